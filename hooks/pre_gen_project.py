@@ -1,0 +1,181 @@
+"""Reject bad answers before cookiecutter writes anything.
+
+Each broken rule prints one line naming the field, the value and the rule; the hook then exits 1 and
+cookiecutter removes the half-made project folder. Standard library only.
+"""
+
+from __future__ import annotations
+
+import json
+import keyword
+import re
+import sys
+import unicodedata
+
+# The answers arrive as JSON data, never as code: no quote, backslash or template marker in an answer
+# can break this file. (The spaces keep the JSON's own quotes apart from the raw string's.)
+ANSWERS = json.loads(r""" {{ cookiecutter | tojson }} """)
+
+# Kept equal to cookiecutter.json's choices by tests/test_hooks.py.
+PYTHON_VERSIONS = ("3.13", "3.12", "3.11")
+RUNNERS = ("uvicorn", "gunicorn", "docker")
+
+# Import names the generated project depends on (runtime and dev); a package with one of these names
+# would shadow it.
+DEPENDENCY_IMPORT_NAMES = frozenset(
+    {
+        "annotated_types", "anyio", "click", "dotenv", "email_validator", "fastapi", "gunicorn",
+        "h11", "httpcore", "httptools", "httpx", "idna", "mypy", "packaging", "pydantic",
+        "pydantic_core", "pydantic_settings", "pytest", "ruff", "sniffio", "starlette",
+        "typing_extensions", "typing_inspection", "uvicorn", "uvicorn_worker", "uvloop",
+        "watchfiles", "websockets", "yaml",
+    }
+)  # fmt: skip
+RESERVED_PACKAGE_NAMES = frozenset({"test", "tests", "conftest", "src", "site", "main"})
+# Soft keywords differ between Python versions; the union of those the generated project supports.
+SOFT_KEYWORDS = frozenset(getattr(keyword, "softkwlist", [])) | {"_", "case", "match", "type"}
+
+SLUG_RE = re.compile(r"[a-z](?:[a-z0-9_-]*[a-z0-9])?")
+PACKAGE_RE = re.compile(r"[a-z][a-z0-9_]*")
+EMAIL_RE = re.compile(r"[^@\s]+@[^@\s.]+(?:\.[^@\s.]+)+")
+# PEP 440 public and local versions, case-insensitive, as `packaging` accepts them.
+VERSION_RE = re.compile(
+    r"v?(?:\d+!)?\d+(?:\.\d+)*"
+    r"(?:[-_.]?(?:a|b|c|rc|alpha|beta|pre|preview)[-_.]?\d*)?"
+    r"(?:-\d+|[-_.]?(?:post|rev|r)[-_.]?\d*)?"
+    r"(?:[-_.]?dev[-_.]?\d*)?"
+    r"(?:\+[a-z0-9]+(?:[-_.][a-z0-9]+)*)?",
+    re.IGNORECASE,
+)
+
+MAX_NAME_LENGTH = 100
+MAX_SLUG_LENGTH = 64
+MAX_DESCRIPTION_LENGTH = 2000
+MAX_EMAIL_LENGTH = 254
+
+
+def has_control_characters(text: str) -> bool:
+    return any(unicodedata.category(char) in {"Cc", "Cf", "Zl", "Zp"} for char in text)
+
+
+def check_free_text(value: str, *, max_length: int, required: bool) -> str | None:
+    """Rules shared by every human-readable answer; the reason it breaks one, or None."""
+    if required and not value.strip():
+        return "must not be empty"
+    if value != value.strip():
+        return "must not start or end with spaces"
+    if has_control_characters(value):
+        return "must be one line without control characters"
+    if len(value) > max_length:
+        return f"must be at most {max_length} characters (got {len(value)})"
+    return None
+
+
+def check_project_name(value: str) -> str | None:
+    return check_free_text(value, max_length=MAX_NAME_LENGTH, required=True)
+
+
+def check_description(value: str) -> str | None:
+    return check_free_text(value, max_length=MAX_DESCRIPTION_LENGTH, required=True)
+
+
+def check_author_name(value: str) -> str | None:
+    return check_free_text(value, max_length=MAX_NAME_LENGTH, required=True)
+
+
+def check_project_slug(value: str) -> str | None:
+    if not SLUG_RE.fullmatch(value):
+        return (
+            "must be lowercase letters, digits, '-' or '_', start with a letter and end with a"
+            " letter or digit (no path separators, dots or spaces)"
+        )
+    if len(value) > MAX_SLUG_LENGTH:
+        return f"must be at most {MAX_SLUG_LENGTH} characters"
+    return None
+
+
+def check_package_name(value: str) -> str | None:
+    if not PACKAGE_RE.fullmatch(value):
+        return "must be a lowercase Python identifier (letters, digits, '_'; starts with a letter)"
+    if keyword.iskeyword(value) or value in SOFT_KEYWORDS:
+        return "is a Python keyword"
+    if value in sys.stdlib_module_names:
+        return "is a standard-library module name and would shadow it"
+    if value in DEPENDENCY_IMPORT_NAMES:
+        return "is the import name of a dependency and would shadow it"
+    if value in RESERVED_PACKAGE_NAMES:
+        return "is reserved (test and tool folder names)"
+    if len(value) > MAX_SLUG_LENGTH:
+        return f"must be at most {MAX_SLUG_LENGTH} characters"
+    return None
+
+
+def check_author_email(value: str) -> str | None:
+    if not value:
+        return None
+    if len(value) > MAX_EMAIL_LENGTH or not EMAIL_RE.fullmatch(value):
+        return "must look like name@example.com (or be empty)"
+    return None
+
+
+def check_version(value: str) -> str | None:
+    if not VERSION_RE.fullmatch(value):
+        return "must be a PEP 440 version such as 0.1.0 or 1.0.0rc1"
+    return None
+
+
+def check_port(value: str) -> str | None:
+    if not re.fullmatch(r"[0-9]{1,5}", value) or not 1 <= int(value) <= 65535:
+        return "must be a whole number from 1 to 65535"
+    return None
+
+
+def check_python_version(value: str) -> str | None:
+    if value not in PYTHON_VERSIONS:
+        return f"must be one of {', '.join(PYTHON_VERSIONS)}"
+    return None
+
+
+def check_runner(value: str) -> str | None:
+    if value not in RUNNERS:
+        return f"must be one of {', '.join(RUNNERS)}"
+    return None
+
+
+CHECKS = {
+    "project_name": check_project_name,
+    "project_slug": check_project_slug,
+    "package_name": check_package_name,
+    "description": check_description,
+    "author_name": check_author_name,
+    "author_email": check_author_email,
+    "version": check_version,
+    "python_version": check_python_version,
+    "runner": check_runner,
+    "port": check_port,
+}
+
+
+def find_errors(answers: dict[str, object]) -> list[str]:
+    """One line per broken rule: field, value and rule."""
+    errors = []
+    for field, check in CHECKS.items():
+        value = answers.get(field)
+        if not isinstance(value, str):
+            errors.append(f"{field}: must be text (got {value!r})")
+            continue
+        reason = check(value)
+        if reason:
+            errors.append(f"{field}: {value[:80]!r} {reason}")
+    return errors
+
+
+def main() -> int:
+    errors = find_errors(ANSWERS)
+    for error in errors:
+        print(f"error: {error}", file=sys.stderr)
+    return 1 if errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,41 @@
+"""Gunicorn settings, all derived from the service's Settings (so from the environment).
+
+Check it with `gunicorn --check-config --config gunicorn.conf.py`.
+"""
+
+from __future__ import annotations
+
+import os
+
+from {{ cookiecutter.package_name }}.logging_config import logging_config
+from {{ cookiecutter.package_name }}.settings import load_settings_or_exit
+
+settings = load_settings_or_exit()
+
+wsgi_app = "{{ cookiecutter.package_name }}.main:app"
+# An IPv6 host needs brackets in a bind address.
+bind = [f"[{settings.host}]:{settings.port}" if ":" in settings.host else f"{settings.host}:{settings.port}"]
+# WEB_CONCURRENCY (default 1), never a raw CPU count: inside a container that is the host's count.
+# On a VM, one async worker per core you give the service is the usual choice.
+workers = settings.web_concurrency
+worker_class = "uvicorn_worker.UvicornWorker"
+
+# For async workers this is a heartbeat, not a request timeout: a worker whose event loop is blocked
+# this long (blocking code in an async handler) is killed and replaced.
+timeout = 30
+graceful_timeout = settings.graceful_timeout
+keepalive = settings.keep_alive_timeout
+# Recycle workers now and then so slow leaks cannot grow forever; jitter keeps them from all
+# restarting at once.
+max_requests = 10_000
+max_requests_jitter = 1_000
+# Heartbeat files on a RAM disk: a slow or full disk must not look like a hung worker.
+RAM_DISK = "/dev/shm"  # noqa: S108 (only Gunicorn's own heartbeat files live here)
+worker_tmp_dir = RAM_DISK if os.path.isdir(RAM_DISK) else None
+forwarded_allow_ips = settings.forwarded_allow_ips
+
+logconfig_dict = logging_config(settings)
+accesslog = None  # the app's middleware writes the access log
+
+# Gunicorn 27's control socket defaults to one path per user, so two instances of one user collide.
+control_socket_disable = True

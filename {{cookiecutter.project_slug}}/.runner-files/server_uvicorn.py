@@ -1,0 +1,43 @@
+"""Serve the app with Uvicorn: the one place the production server's options are set.
+
+`make run`, the systemd unit and the Docker image's CMD all start this (`python -m
+{{ cookiecutter.package_name }}`), so every way of running the service uses the same options.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import uvicorn
+
+from {{ cookiecutter.package_name }}.logging_config import logging_config
+from {{ cookiecutter.package_name }}.settings import Settings, load_settings_or_exit
+
+APP = "{{ cookiecutter.package_name }}.main:app"
+
+
+def uvicorn_options(settings: Settings) -> dict[str, Any]:
+    return {
+        "host": settings.host,
+        "port": settings.port,
+        # More than 1 runs Uvicorn's supervisor, which restarts dead or hung workers.
+        "workers": settings.web_concurrency,
+        "proxy_headers": True,
+        "forwarded_allow_ips": settings.forwarded_allow_ips,
+        "timeout_keep_alive": settings.keep_alive_timeout,
+        # Uvicorn waits forever for open connections by default; bound it.
+        "timeout_graceful_shutdown": settings.graceful_timeout,
+        "log_config": logging_config(settings),
+        "log_level": settings.log_level,
+        # The app's middleware writes a cheaper access line (with the request id).
+        "access_log": False,
+        "server_header": False,
+        # "auto" picks uvloop and httptools, installed by uvicorn[standard].
+        "loop": "auto",
+        "http": "auto",
+    }
+
+
+def main() -> None:
+    settings = load_settings_or_exit()
+    uvicorn.run(APP, **uvicorn_options(settings))

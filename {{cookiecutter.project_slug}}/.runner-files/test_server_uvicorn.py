@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+import pytest
+
+from {{ cookiecutter.package_name }}.server import uvicorn_options
+from {{ cookiecutter.package_name }}.settings import Settings
+
+
+def test_host_port_and_workers_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOST", "::1")
+    monkeypatch.setenv("PORT", "9100")
+    monkeypatch.setenv("WEB_CONCURRENCY", "4")
+
+    options = uvicorn_options(Settings(_env_file=None))
+
+    assert (options["host"], options["port"], options["workers"]) == ("::1", 9100, 4)
+
+
+def test_keep_alive_outlasts_a_load_balancers_60_second_idle_timeout(settings: Settings) -> None:
+    assert uvicorn_options(settings)["timeout_keep_alive"] > 60
+
+
+def test_graceful_shutdown_is_bounded(settings: Settings) -> None:
+    assert uvicorn_options(settings)["timeout_graceful_shutdown"] == settings.graceful_timeout
+
+
+def test_forwarded_headers_are_trusted_only_from_the_configured_proxies(settings: Settings) -> None:
+    options = uvicorn_options(settings)
+
+    assert (options["proxy_headers"], options["forwarded_allow_ips"]) == (True, "127.0.0.1,::1")
+
+
+def test_server_access_log_is_off_because_the_app_writes_it(settings: Settings) -> None:
+    assert uvicorn_options(settings)["access_log"] is False

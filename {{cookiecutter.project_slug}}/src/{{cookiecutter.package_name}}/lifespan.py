@@ -1,0 +1,23 @@
+"""Startup and shutdown of the app: create shared clients here, never at import time."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from {{ cookiecutter.package_name }} import __version__
+
+logger = logging.getLogger("{{ cookiecutter.package_name }}")
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    logger.info("lifespan startup: %s %s", app.title, __version__)
+    # Open database pools and HTTP clients here, before readiness turns on.
+    app.state.readiness = "ready"
+    yield
+    app.state.readiness = "stopping"
+    logger.info("lifespan shutdown: in-flight requests are done, closing")

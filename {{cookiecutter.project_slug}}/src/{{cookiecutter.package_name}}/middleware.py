@@ -1,0 +1,74 @@
+"""Pure ASGI middleware: a request id and one access log line per HTTP request.
+
+Pure ASGI rather than Starlette's `BaseHTTPMiddleware`, which costs time on every request and
+breaks streaming and background tasks in known ways.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from {{ cookiecutter.package_name }}.logging_config import request_id_var
+
+access_logger = logging.getLogger("{{ cookiecutter.package_name }}.access")
+
+REQUEST_ID_HEADER = b"x-request-id"
+# A client's own id is kept only when it is short and plain, so it cannot forge log lines.
+VALID_REQUEST_ID = re.compile(rb"[A-Za-z0-9._:-]{1,128}")
+# Probes hit these every few seconds; logging them would bury the real traffic.
+UNLOGGED_PATHS = frozenset({"/livez", "/readyz"})
+
+
+def incoming_request_id(scope: Scope) -> str | None:
+    for name, value in scope["headers"]:
+        if name == REQUEST_ID_HEADER:
+            return value.decode("ascii") if VALID_REQUEST_ID.fullmatch(value) else None
+    return None
+
+
+class RequestContextMiddleware:
+    """Give each HTTP request an id (the client's X-Request-ID when valid, else a new one), echo it
+    in the response, and write one access log line when the response is done."""
+
+    def __init__(self, app: ASGIApp, *, access_log: bool = True) -> None:
+        self.app = app
+        self.access_log = access_log
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        request_id = incoming_request_id(scope) or uuid.uuid4().hex
+        request_id_header = (REQUEST_ID_HEADER, request_id.encode("ascii"))
+        token = request_id_var.set(request_id)
+        started = time.perf_counter()
+        status = 500  # what the client sees if the app fails before answering
+
+        async def send_with_request_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", ()), request_id_header]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_request_id)
+        finally:
+            if self.access_log and scope["path"] not in UNLOGGED_PATHS:
+                client = scope.get("client")
+                access_logger.info(
+                    '%s "%s %s HTTP/%s" %d %.1fms',
+                    client[0] if client else "-",
+                    scope["method"],
+                    scope["path"],
+                    scope["http_version"],
+                    status,
+                    (time.perf_counter() - started) * 1000,
+                )
+            request_id_var.reset(token)

@@ -1,0 +1,27 @@
+"""Probes. /livez: the process answers (touches nothing else). /readyz: ready for traffic."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from fastapi import APIRouter, Request, Response, status
+from pydantic import BaseModel
+
+router = APIRouter(tags=["health"])
+
+
+class Health(BaseModel):
+    status: Literal["alive", "ready", "starting", "stopping"]
+
+
+@router.get("/livez")
+async def livez() -> Health:
+    return Health(status="alive")
+
+
+@router.get("/readyz", responses={status.HTTP_503_SERVICE_UNAVAILABLE: {"model": Health}})
+async def readyz(request: Request, response: Response) -> Health:
+    readiness = request.app.state.readiness
+    if readiness != "ready":
+        response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    return Health(status=readiness)

@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from {{ cookiecutter.package_name }}.main import app, create_app
+from {{ cookiecutter.package_name }}.settings import Settings
+
+
+def test_unknown_path_is_404_json(client: TestClient) -> None:
+    response = client.get("/no-such-page")
+
+    assert response.status_code == 404
+    assert response.json() == {"detail": "Not Found"}
+
+
+def test_module_level_app_is_built_by_the_factory() -> None:
+    assert app.title == create_app().title
+
+
+def test_openapi_title_is_the_app_name(client: TestClient, settings: Settings) -> None:
+    assert client.get("/openapi.json").json()["info"]["title"] == settings.app_name
+
+
+def test_response_carries_a_new_request_id(client: TestClient) -> None:
+    assert len(client.get("/").headers["x-request-id"]) == 32
+
+
+def test_client_request_id_is_echoed(client: TestClient) -> None:
+    response = client.get("/", headers={"X-Request-ID": "abc-123"})
+
+    assert response.headers["x-request-id"] == "abc-123"
+
+
+@pytest.mark.parametrize("bad_id", ["has space", "x" * 129, "line\tbreak"])
+def test_unsafe_request_id_is_replaced(client: TestClient, bad_id: str) -> None:
+    response = client.get("/", headers={"X-Request-ID": bad_id})
+
+    assert response.headers["x-request-id"] != bad_id
+
+
+def test_access_log_line_names_path_and_status(client: TestClient, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level("INFO", logger="{{ cookiecutter.package_name }}.access"):
+        client.get("/")
+
+    assert '"GET / HTTP/1.1" 200' in caplog.text
+
+
+def test_probes_are_not_access_logged(client: TestClient, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level("INFO", logger="{{ cookiecutter.package_name }}.access"):
+        client.get("/livez")
+
+    assert caplog.records == []
+
+
+def test_access_log_can_be_switched_off(caplog: pytest.LogCaptureFixture) -> None:
+    with (
+        TestClient(create_app(Settings(_env_file=None, access_log=False))) as quiet_client,
+        caplog.at_level("INFO", logger="{{ cookiecutter.package_name }}.access"),
+    ):
+        quiet_client.get("/")
+
+    assert caplog.records == []

@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from {{ cookiecutter.package_name }}.settings import (
+    ENV_PREFIX,
+    Settings,
+    env_var_name,
+    get_settings,
+    load_settings_or_exit,
+)
+
+ENV_EXAMPLE = Path(__file__).parents[1] / ".env.example"
+
+
+def test_defaults_listen_on_loopback() -> None:
+    settings = Settings(_env_file=None)
+
+    assert (settings.host, settings.port, settings.web_concurrency) == ("127.0.0.1", {{ cookiecutter.port }}, 1)
+
+
+def test_platform_variables_are_read_unprefixed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOST", "0.0.0.0")  # noqa: S104
+    monkeypatch.setenv("PORT", "9001")
+    monkeypatch.setenv("WEB_CONCURRENCY", "3")
+
+    settings = Settings(_env_file=None)
+
+    assert (settings.host, settings.port, settings.web_concurrency) == ("0.0.0.0", 9001, 3)  # noqa: S104
+
+
+def test_app_settings_are_read_with_the_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(f"{ENV_PREFIX}LOG_FORMAT", "json")
+
+    assert Settings(_env_file=None).log_format == "json"
+
+
+def test_get_settings_is_cached() -> None:
+    assert get_settings() is get_settings()
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("PORT", "0"), ("PORT", "http"), ("WEB_CONCURRENCY", "0"), (f"{ENV_PREFIX}LOG_LEVEL", "loud")],
+)
+def test_invalid_values_are_refused(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
+    monkeypatch.setenv(name, value)
+
+    with pytest.raises(ValidationError):
+        Settings(_env_file=None)
+
+
+def test_startup_error_is_one_line_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv(f"{ENV_PREFIX}LOG_LEVEL", "loud")
+
+    with pytest.raises(SystemExit) as exit_info:
+        load_settings_or_exit()
+
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.startswith(f"error: invalid setting {ENV_PREFIX}LOG_LEVEL='loud'")
+
+
+def test_env_example_lists_every_setting() -> None:
+    lines = ENV_EXAMPLE.read_text().splitlines()
+    listed = {line.split("=", 1)[0] for line in lines if line and not line.startswith("#")}
+
+    assert listed == {env_var_name(name) for name in Settings.model_fields}
