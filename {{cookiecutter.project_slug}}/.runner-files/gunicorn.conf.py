@@ -25,10 +25,11 @@ worker_class = "uvicorn_worker.UvicornWorker"
 timeout = 30
 graceful_timeout = settings.graceful_timeout
 keepalive = settings.keep_alive_timeout
-# Recycle workers now and then so slow leaks cannot grow forever; jitter keeps them from all
-# restarting at once.
-max_requests = 10_000
-max_requests_jitter = 1_000
+# No worker recycling (Gunicorn's default, max_requests = 0): each recycled worker is a cold start
+# (imports, app creation) with its connections dropped, every few seconds at 10_000 under full load (seen
+# by bench/run.py: socket errors and p99 spikes). Against a known leak, set max_requests with a
+# max_requests_jitter so workers do not all restart at once.
+max_requests = 0
 # Heartbeat files on a RAM disk: a slow or full disk must not look like a hung worker.
 RAM_DISK = "/dev/shm"  # noqa: S108 (only Gunicorn's own heartbeat files live here)
 worker_tmp_dir = RAM_DISK if os.path.isdir(RAM_DISK) else None

@@ -7,8 +7,11 @@ with `{{ cookiecutter.package_name | upper }}_LOG_FORMAT=json`.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import sys
+import time
 from contextvars import ContextVar
 from typing import Any
 
@@ -28,7 +31,24 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
-class JsonFormatter(logging.Formatter):
+class Formatter(logging.Formatter):
+    """The standard formatter, with the date and time formatted once a second instead of per line
+    (strftime was a third of the cost of formatting an access line). Same text as the stdlib's."""
+
+    _second: tuple[int, str] = (-1, "")  # one tuple, so threads never see half an update
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        if datefmt:
+            return super().formatTime(record, datefmt)
+        second, text = self._second
+        if int(record.created) != second:
+            second = int(record.created)
+            text = time.strftime(self.default_time_format, self.converter(second))
+            self._second = (second, text)
+        return f"{text},{int(record.msecs):03d}"
+
+
+class JsonFormatter(Formatter):
     """One JSON object per line, for log shippers."""
 
     def format(self, record: logging.LogRecord) -> str:
@@ -44,6 +64,44 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
+class StderrHandler(logging.Handler):
+    """Log lines to stderr. On an event loop's thread the lines of one turn of the loop go out in
+    one write, not one each: Python flushes stderr at every line, a system call plus a wake-up of
+    whatever reads it (journald, Docker), and under load many requests finish in the same turn.
+    Anywhere else (other threads, no loop running) each line is written at once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._flush_scheduled = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            line = self.format(record) + "\n"
+            stream = sys.stderr  # looked up each time: tests and tools swap it
+            buffer = getattr(stream, "buffer", None)
+            if buffer is None:
+                stream.write(line)
+                stream.flush()
+                return
+            buffer.write(line.encode(stream.encoding, stream.errors or "strict"))
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                buffer.flush()
+                return
+            if not self._flush_scheduled:
+                self._flush_scheduled = True
+                loop.call_soon(self.flush)
+        except Exception:  # logging must never break the caller: the stdlib reports it instead
+            self.handleError(record)
+
+    def flush(self) -> None:
+        with self.lock:  # type: ignore[union-attr]  # always set by Handler.__init__
+            self._flush_scheduled = False
+            buffer = getattr(sys.stderr, "buffer", sys.stderr)
+            buffer.flush()
+
+
 def logging_config(settings: Settings) -> dict[str, Any]:
     """A `logging.config.dictConfig` dictionary: one stderr handler for the app and the server."""
     level = settings.log_level.upper()
@@ -53,13 +111,12 @@ def logging_config(settings: Settings) -> dict[str, Any]:
         "disable_existing_loggers": False,
         "filters": {"request_id": {"()": RequestIdFilter}},
         "formatters": {
-            "text": {"format": TEXT_FORMAT},
+            "text": {"()": Formatter, "fmt": TEXT_FORMAT},
             "json": {"()": JsonFormatter},
         },
         "handlers": {
             "stderr": {
-                "class": "logging.StreamHandler",
-                "stream": "ext://sys.stderr",
+                "()": StderrHandler,
                 "formatter": settings.log_format,
                 "filters": ["request_id"],
             },

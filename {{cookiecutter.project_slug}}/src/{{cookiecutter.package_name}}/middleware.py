@@ -1,15 +1,16 @@
 """Pure ASGI middleware: a request id and one access log line per HTTP request.
 
 Pure ASGI rather than Starlette's `BaseHTTPMiddleware`, which costs time on every request and
-breaks streaming and background tasks in known ways.
+breaks streaming and background tasks in known ways. Every request passes through here, so each
+step is kept cheap (bench/run.py in the template measures it against bare FastAPI).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import re
 import time
-import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -44,7 +45,8 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
 
-        request_id = incoming_request_id(scope) or uuid.uuid4().hex
+        # 128 random bits as 32 hex digits, like uuid4().hex at a quarter of the cost.
+        request_id = incoming_request_id(scope) or os.urandom(16).hex()
         request_id_header = (REQUEST_ID_HEADER, request_id.encode("ascii"))
         token = request_id_var.set(request_id)
         started = time.perf_counter()
@@ -60,15 +62,20 @@ class RequestContextMiddleware:
         try:
             await self.app(scope, receive, send_with_request_id)
         finally:
-            if self.access_log and scope["path"] not in UNLOGGED_PATHS:
-                client = scope.get("client")
-                access_logger.info(
-                    '%s "%s %s HTTP/%s" %d %.1fms',
-                    client[0] if client else "-",
-                    scope["method"],
-                    scope["path"],
-                    scope["http_version"],
-                    status,
-                    (time.perf_counter() - started) * 1000,
-                )
+            if self.access_log and scope["path"] not in UNLOGGED_PATHS and access_logger.isEnabledFor(logging.INFO):
+                log_access(scope, status, time.perf_counter() - started)
             request_id_var.reset(token)
+
+
+def log_access(scope: Scope, status: int, seconds: float) -> None:
+    """One line per request, in the form of the usual access log.
+
+    `Logger.info` would first look up which source line called it (a walk up the stack, for a
+    record whose place is always here), so the record is made and handed to the handlers directly.
+    """
+    client = scope.get("client")
+    message = (
+        f'{client[0] if client else "-"} "{scope["method"]} {scope["path"]} HTTP/{scope["http_version"]}" '
+        f"{status} {seconds * 1000:.1f}ms"
+    )
+    access_logger.handle(access_logger.makeRecord(access_logger.name, logging.INFO, __file__, 0, message, (), None))
