@@ -100,6 +100,9 @@ def tools_env(**overrides: str) -> dict[str, str]:
     env.pop("VIRTUAL_ENV", None)
     for name in ("HOST", "PORT", "WEB_CONCURRENCY", "FORWARDED_ALLOW_IPS"):
         env.pop(name, None)
+    # Python caches bytecode as it does on most machines (some CI images switch that off, and every
+    # start then compiles FastAPI again); the first start after an install is reported on its own.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     env.update(overrides)
     return env
 
@@ -228,6 +231,7 @@ class Server:
     output: OutputDrain | None = None
     log_path: Path | None = None
     stopped: bool = False
+    failure: str = ""
     cold_starts: list[float] = field(default_factory=list)
     rounds: list[dict[str, float]] = field(default_factory=list)
     rss_kib: list[int] = field(default_factory=list)
@@ -344,6 +348,10 @@ def ensure_wrk() -> str:
     return wrk
 
 
+class LoadFailed(Exception):
+    """wrk could not load the server (it died, or stopped answering)."""
+
+
 def load(wrk: str, port: int, seconds: float, args: argparse.Namespace) -> dict[str, float]:
     cmd = [
         wrk,
@@ -354,10 +362,10 @@ def load(wrk: str, port: int, seconds: float, args: argparse.Namespace) -> dict[
         f"--script={WRK_SCRIPT}",
         f"http://127.0.0.1:{port}/",
     ]
-    out = run_checked(cmd, TEMPLATE_DIR, "wrk", timeout=seconds + 60)
-    line = next((ln for ln in out.splitlines() if ln.startswith("BENCH-JSON ")), None)
-    if line is None:
-        raise SystemExit(f"error: no result line from wrk:\n{out}")
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60, check=False)
+    line = next((ln for ln in result.stdout.splitlines() if ln.startswith("BENCH-JSON ")), None)
+    if result.returncode != 0 or line is None:
+        raise LoadFailed((result.stdout + result.stderr).strip().splitlines()[-1:] or ["no output"])
     raw = json.loads(line.removeprefix("BENCH-JSON "))
     return {
         "rps": raw["requests"] / (raw["duration_us"] / 1e6),
@@ -378,14 +386,23 @@ def measure_group(servers: list[Server], wrk: str, args: argparse.Namespace, log
             server.wait_for_workers()
             log(f"  started {server.label} in {elapsed:.2f} s")
         for server in servers:
-            load(wrk, server.port, args.warmup, args)
+            with contextlib.suppress(LoadFailed):
+                load(wrk, server.port, args.warmup, args)
         for round_no in range(args.rounds):
             shift = round_no % len(servers)  # rotate the order: no configuration always goes first
             for server in servers[shift:] + servers[:shift]:
-                # CPU time per request: unlike requests/s, it hardly moves when other work shares the cores.
+                if server.failure:
+                    continue
+                # CPU time per request: it moves less than requests/s when other work shares the cores.
                 pids = process_tree(server.root_pid())
                 cpu_before, lines_before = cpu_seconds(pids), server.log_lines()
-                result = load(wrk, server.port, args.duration, args)
+                try:
+                    result = load(wrk, server.port, args.duration, args)
+                except LoadFailed as error:
+                    # Reported, not fatal: the other configurations' figures still stand.
+                    server.failure = f"stopped answering in round {round_no + 1} ({error}); see {server.log_path}"
+                    log(f"  {server.label}: {server.failure}")
+                    continue
                 result["cpu_us"] = (cpu_seconds(pids) - cpu_before) / max(result["requests"], 1) * 1e6
                 # The proof that the access log was on (about 1 line a request) or off (about 0).
                 result["log_lines"] = (server.log_lines() - lines_before) / max(result["requests"], 1)
@@ -404,7 +421,7 @@ def measure_group(servers: list[Server], wrk: str, args: argparse.Namespace, log
 # --- baking and installing -------------------------------------------------------------------
 
 
-def bake(runner: str, python_version: str, out_dir: Path) -> tuple[Path, float]:
+def bake(runner: str, python_version: str, out_dir: Path, project_name: str | None = None) -> tuple[Path, float]:
     """Bake the default project with the cookiecutter CLI, timed from exec to exit."""
     out_dir.mkdir(parents=True, exist_ok=True)
     cmd = [
@@ -418,6 +435,8 @@ def bake(runner: str, python_version: str, out_dir: Path) -> tuple[Path, float]:
         f"python_version={python_version}",
         f"runner={runner}",
     ]
+    if project_name:
+        cmd.append(f"project_name={project_name}")
     started = time.perf_counter()
     run_checked(cmd, out_dir, f"baking the {runner} project", env=tools_env())
     elapsed = time.perf_counter() - started
@@ -431,7 +450,7 @@ def bake_all(work: Path, args: argparse.Namespace) -> tuple[dict[str, Path], dic
     for attempt in range(args.bakes):
         for runner in RUNNERS:
             python_version = DOCKER_PYTHON if runner == "docker" else HOST_PYTHON
-            project, elapsed = bake(runner, python_version, work / f"bake-{attempt}" / runner)
+            project, elapsed = bake(runner, python_version, work / f"bake-{attempt}" / runner, args.project_name)
             times[runner].append(elapsed)
             projects[runner] = project
     for runner in RUNNERS:
@@ -718,8 +737,9 @@ def server_rows(servers: list[Server], baseline: Server | None) -> list[str]:
         ratio = rps / baseline.median("rps") if baseline else float("nan")
         rss = f"{statistics.mean(server.rss_kib) / 1024:.0f}" if server.rss_kib else "n/a"
         cold = f"{statistics.median(server.cold_starts):.2f}" if server.cold_starts else "n/a"
+        label = f"{server.label} (**failed**: see below)" if server.failure else server.label
         rows.append(
-            f"| {server.label} | {server.workers} | {rps:,.0f} | {fmt_ratio(ratio)} | {server.median('p50_ms'):.1f} "
+            f"| {label} | {server.workers} | {rps:,.0f} | {fmt_ratio(ratio)} | {server.median('p50_ms'):.1f} "
             f"| {server.median('p99_ms'):.1f} | {server.total('non_2xx')} | {server.total('socket_errors')} "
             f"| {server.median('cpu_us'):.0f} | {server.median('log_lines'):.2f} | {rss} | {cold} |"
         )
@@ -731,6 +751,14 @@ TABLE_HEAD = [
     "| CPU µs/request | log lines/request | RSS/worker MiB | cold start s |",
     "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
 ]
+
+
+def all_servers(results: dict[str, object]) -> list[Server]:
+    servers: list[Server] = list(results["servers"])  # type: ignore[call-overload]
+    docker = results.get("docker")
+    if isinstance(docker, dict) and "servers" in docker:
+        servers += docker["servers"]
+    return servers
 
 
 def find(servers: list[Server], key: str) -> Server | None:
@@ -835,8 +863,10 @@ def write_markdown(results: dict[str, object], args: argparse.Namespace) -> str:
         "- Versions: " + ", ".join(f"{name} {version}" for name, version in versions.items()) + ".",
         "- (a) the baseline: bare FastAPI hello-world under Uvicorn, no access log, from the same virtualenv; same "
         "route, return type and body as the service's `/`. (b) the ceiling: a raw ASGI callable under Uvicorn.",
-        "- Generated projects run with their own `make run` (HOST, PORT, WEB_CONCURRENCY set), logging to a file "
-        "as shipped: text lines, access log on; 'access log off' sets `<PKG>_ACCESS_LOG=false`.",
+        "- Generated projects run with their own `make run` (HOST, PORT, WEB_CONCURRENCY set), logging as shipped "
+        "(text lines to stderr, access log on) into a pipe the benchmark drains, as journald or Docker would; "
+        "'access log off' sets `<PKG>_ACCESS_LOG=false`. Python writes bytecode caches as usual "
+        "(PYTHONDONTWRITEBYTECODE is cleared).",
         "",
         "## Targets",
         "",
@@ -849,8 +879,11 @@ def write_markdown(results: dict[str, object], args: argparse.Namespace) -> str:
         group = [server for server in servers if server.workers == workers]
         lines += TABLE_HEAD + server_rows(group, find(group, f"baseline-w{workers}")) + [""]
     lines += [
-        "RSS per worker is read after the load. Cold start is exec (`make run`, or the server command) to the first "
-        "200 from /readyz (/ for the apps without one), at the start before the load.",
+        "CPU µs/request: user + system CPU time of the server's processes during a round over the requests it "
+        "served; it moves less than requests/s when other work shares the cores. Log lines/request: lines the "
+        "server wrote during a round over its requests (about 1 with the access log on, 0 off). RSS per worker is "
+        "read after the load. Cold start: exec (`make run`, or the server command) to the first 200 from /readyz "
+        "(/ for the apps without one), with the other servers of the table idle.",
         "",
     ]
     cold = results.get("cold_start")
@@ -888,6 +921,12 @@ def write_markdown(results: dict[str, object], args: argparse.Namespace) -> str:
         lines.append("")
     elif isinstance(docker, dict):
         lines += ["## Docker", "", f"Skipped: {docker['skipped']}", ""]
+    failed = [server for server in all_servers(results) if server.failure]
+    if failed:
+        lines += ["## Failures", ""] + [
+            f"- {server.label}, {server.workers} worker(s): {server.failure}" for server in failed
+        ]
+        lines.append("")
     lines += ["![requests per second and p99 latency per configuration](benchmark.png)", ""]
     return "\n".join(lines)
 
@@ -898,10 +937,7 @@ def write_chart(results: dict[str, object], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    servers: list[Server] = list(results["servers"])  # type: ignore[arg-type]
-    docker = results.get("docker")
-    if isinstance(docker, dict) and "servers" in docker:
-        servers += docker["servers"]
+    servers = all_servers(results)
     colours = {
         "baseline": "#7f7f7f",
         "ceiling": "#c7c7c7",
@@ -963,6 +999,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--no-docker", dest="docker", action="store_false", help="skip the Docker part")
     parser.add_argument("--bakes", type=int, default=3, help="bakes per runner, for the bake time (3)")
     parser.add_argument("--cold-starts", type=int, default=5, help="extra cold starts of the uvicorn runner (5)")
+    parser.add_argument(
+        "--project-name",
+        help="bake with this project_name instead of the default (a machine shared with other runs of the template)",
+    )
     parser.add_argument("--quick", action="store_true", help="2 rounds of 3 s, 1 s warm-up: for development")
     parser.add_argument("--work-dir", type=Path, help="where projects are baked (default: a temporary folder)")
     parser.add_argument("--out", type=Path, default=DOCS_DIR, help="where benchmark.md/.png go (docs/)")

@@ -66,40 +66,46 @@ class JsonFormatter(Formatter):
 
 class StderrHandler(logging.Handler):
     """Log lines to stderr. On an event loop's thread the lines of one turn of the loop go out in
-    one write, not one each: Python flushes stderr at every line, a system call plus a wake-up of
-    whatever reads it (journald, Docker), and under load many requests finish in the same turn.
-    Anywhere else (other threads, no loop running) each line is written at once."""
+    one write instead of one write each: under load many requests finish in the same turn, and each
+    write is a system call plus a wake-up of whatever reads stderr (journald, Docker). Python's own
+    stderr buffering cannot do this: it flushes every line (and PYTHONUNBUFFERED, which the Docker
+    image sets, writes every call). Anywhere else (other threads, no loop running) a line is
+    written at once, after any lines still waiting, so the order is kept."""
 
     def __init__(self) -> None:
         super().__init__()
-        self._flush_scheduled = False
+        self._pending: list[str] = []
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
             line = self.format(record) + "\n"
-            stream = sys.stderr  # looked up each time: tests and tools swap it
-            buffer = getattr(stream, "buffer", None)
-            if buffer is None:
-                stream.write(line)
-                stream.flush()
-                return
-            buffer.write(line.encode(stream.encoding, stream.errors or "strict"))
             try:
                 loop = asyncio.get_running_loop()
             except RuntimeError:
-                buffer.flush()
+                self._write(line)
                 return
-            if not self._flush_scheduled:
-                self._flush_scheduled = True
+            if not self._pending:
                 loop.call_soon(self.flush)
+            self._pending.append(line)
         except Exception:  # logging must never break the caller: the stdlib reports it instead
             self.handleError(record)
 
     def flush(self) -> None:
-        with self.lock:  # type: ignore[union-attr]  # always set by Handler.__init__
-            self._flush_scheduled = False
-            buffer = getattr(sys.stderr, "buffer", sys.stderr)
-            buffer.flush()
+        self.acquire()
+        try:
+            self._write("")
+        finally:
+            self.release()
+
+    def _write(self, text: str) -> None:
+        """Write the waiting lines and then text (the caller holds the handler's lock)."""
+        if self._pending:
+            text = "".join(self._pending) + text
+            self._pending.clear()
+        if text:
+            stream = sys.stderr  # looked up each time: tests and tools swap it
+            stream.write(text)
+            stream.flush()
 
 
 def logging_config(settings: Settings) -> dict[str, Any]:
