@@ -2,8 +2,9 @@
 
 No timing here (bench/run.py measures; a timing assertion on a shared machine is a flaky test).
 These guard what the speed rests on: pure ASGI middleware only, uvloop and httptools chosen by
-Uvicorn's "auto", the server's own access log off so the app's cheaper one is the only one, declared
-response models (pydantic's serialiser), and Gunicorn workers that are not recycled under load.
+Uvicorn's "auto", the server's own access log off so the app's cheaper one is the only one (and
+that one skipping the LogRecord), declared response models (pydantic's serialiser), and Gunicorn
+workers that are not recycled under load.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import json, logging, sys
 import uvicorn
 from starlette.middleware.base import BaseHTTPMiddleware
 from fastapi.routing import APIRoute
+from PKG.logging_config import AccessLog
 from PKG.main import create_app
 from PKG.routers import health, root
 from PKG.server import uvicorn_options
@@ -52,6 +54,7 @@ print(json.dumps({
     "app_access_log_has_handlers": logging.getLogger("PKG.access").hasHandlers(),
     "app_access_log_enabled": logging.getLogger("PKG.access").isEnabledFor(logging.INFO),
     "routes_without_response_model": [route.path for route in routes if route.response_model is None],
+    "access_log_skips_the_record": AccessLog(logging.getLogger("PKG.access")).direct is not None,
 }))
 """
 
@@ -62,6 +65,7 @@ import json, logging, os, runpy
 import uvicorn_worker
 from gunicorn.config import Config
 from gunicorn.glogging import Logger
+from PKG.logging_config import AccessLog
 from PKG.main import create_app
 
 values = runpy.run_path("gunicorn.conf.py")
@@ -83,6 +87,7 @@ print(json.dumps({
     "gunicorn_access_log_has_handlers": logging.getLogger("gunicorn.access").hasHandlers(),
     "app_access_log_has_handlers": logging.getLogger("PKG.access").hasHandlers(),
     "max_requests": cfg.max_requests,
+    "access_log_skips_the_record": AccessLog(logging.getLogger("PKG.access")).direct is not None,
 }))
 """
 
@@ -136,6 +141,16 @@ def test_the_apps_access_log_is_on(installed_project: Callable[..., Path], runne
     facts = probe(installed_project, runner, UVICORN_PROBE)
 
     assert (facts["app_access_log_has_handlers"], facts["app_access_log_enabled"]) == (True, True)
+
+
+@pytest.mark.parametrize("runner", UVICORN_RUNNERS)
+def test_access_lines_take_the_fast_path(installed_project: Callable[..., Path], runner: str) -> None:
+    """With the shipped logging config the access line skips the LogRecord (most of its cost under load)."""
+    assert probe(installed_project, runner, UVICORN_PROBE)["access_log_skips_the_record"] is True
+
+
+def test_gunicorn_access_lines_take_the_fast_path(installed_project: Callable[..., Path]) -> None:
+    assert probe(installed_project, "gunicorn", GUNICORN_PROBE)["access_log_skips_the_record"] is True
 
 
 def test_every_template_route_declares_its_response_model(installed_project: Callable[..., Path]) -> None:

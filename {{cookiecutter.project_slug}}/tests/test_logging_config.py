@@ -4,11 +4,16 @@ import asyncio
 import io
 import json
 import logging
+import logging.config
 import sys
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
 from {{ cookiecutter.package_name }}.logging_config import (
+    TEXT_FORMAT,
+    AccessLog,
     Formatter,
     JsonFormatter,
     RequestIdFilter,
@@ -60,7 +65,7 @@ def stderr_bytes(monkeypatch: pytest.MonkeyPatch) -> io.BytesIO:
     return raw
 
 
-def test_handler_writes_at_once_outside_an_event_loop(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_handler_writes_a_record_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
     raw = stderr_bytes(monkeypatch)
 
     StderrHandler().handle(make_record("hello"))
@@ -68,15 +73,72 @@ def test_handler_writes_at_once_outside_an_event_loop(monkeypatch: pytest.Monkey
     assert raw.getvalue() == b"hello\n"
 
 
-def test_handler_writes_a_loop_turns_lines_together(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_access_lines_of_a_loop_turn_go_out_together(monkeypatch: pytest.MonkeyPatch) -> None:
     raw = stderr_bytes(monkeypatch)
     handler = StderrHandler()
 
-    async def log_twice() -> tuple[bytes, bytes]:
-        handler.handle(make_record("one"))
-        handler.handle(make_record("two"))
+    async def write_two() -> tuple[bytes, bytes]:
+        handler.write_line("one")
+        handler.write_line("two")
         during_the_turn = raw.getvalue()
         await asyncio.sleep(0)  # the loop turns: the scheduled flush runs
         return during_the_turn, raw.getvalue()
 
-    assert asyncio.run(log_twice()) == (b"", b"one\ntwo\n")
+    assert asyncio.run(write_two()) == (b"", b"one\ntwo\n")
+
+
+def test_a_record_goes_out_after_waiting_access_lines(monkeypatch: pytest.MonkeyPatch) -> None:
+    raw = stderr_bytes(monkeypatch)
+    handler = StderrHandler()
+
+    async def access_line_then_record() -> bytes:
+        handler.write_line("access")
+        handler.handle(make_record("shutting down"))
+        return raw.getvalue()
+
+    assert asyncio.run(access_line_then_record()) == b"access\nshutting down\n"
+
+
+@pytest.fixture
+def restore_logging() -> Iterator[None]:
+    """dictConfig changes process-wide state: put every logger back as it was."""
+    loggers = [logging.root] + [
+        one for one in logging.Logger.manager.loggerDict.values() if isinstance(one, logging.Logger)
+    ]
+    saved = [(one, one.handlers[:], one.level, one.propagate, one.disabled, one.filters[:]) for one in loggers]
+    yield
+    for one, handlers, level, propagate, disabled, filters in saved:
+        one.handlers, one.propagate, one.disabled, one.filters = handlers, propagate, disabled, filters
+        one.setLevel(level)  # also empties the loggers' level caches
+
+
+def direct_route_of(config: dict[str, Any]) -> tuple[StderrHandler, Formatter] | None:
+    logging.config.dictConfig(config)
+    return AccessLog(logging.getLogger("{{ cookiecutter.package_name }}.access")).direct
+
+
+@pytest.mark.usefixtures("restore_logging")
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_access_lines_skip_the_record_with_the_shipped_config(log_format: str) -> None:
+    assert direct_route_of(logging_config(Settings(_env_file=None, log_format=log_format))) is not None
+
+
+@pytest.mark.usefixtures("restore_logging")
+def test_access_lines_take_the_standard_path_under_another_handler() -> None:
+    config = logging_config(Settings(_env_file=None))
+    config["handlers"]["stderr"] = {"class": "logging.StreamHandler"}
+
+    assert direct_route_of(config) is None
+
+
+@pytest.mark.parametrize("formatter", [Formatter(TEXT_FORMAT), JsonFormatter()], ids=["text", "json"])
+def test_access_line_text_is_the_formatters(formatter: Formatter) -> None:
+    record = make_record("hello")
+    token = request_id_var.set("req-1")
+    try:
+        RequestIdFilter().filter(record)
+        fast = formatter.format_fields(record.created, "INFO", record.name, "hello")
+    finally:
+        request_id_var.reset(token)
+
+    assert fast == formatter.format(record)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import sys
 import time
 from contextvars import ContextVar
@@ -40,37 +41,73 @@ class Formatter(logging.Formatter):
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
         if datefmt:
             return super().formatTime(record, datefmt)
+        return self.time_text(record.created, record.msecs)
+
+    def time_text(self, created: float, msecs: float) -> str:
         second, text = self._second
-        if int(record.created) != second:
-            second = int(record.created)
+        if int(created) != second:
+            second = int(created)
             text = time.strftime(self.default_time_format, self.converter(second))
             self._second = (second, text)
-        return f"{text},{int(record.msecs):03d}"
+        return f"{text},{int(msecs):03d}"
+
+    def formats_from_fields(self) -> bool:
+        """Whether format_fields() gives this formatter's text: its format uses only FIELDS."""
+        return (
+            isinstance(self._style, logging.PercentStyle)
+            and not self.datefmt
+            and set(re.findall(r"%\((\w+)\)", self._fmt or "")) <= FIELDS
+        )
+
+    def format_fields(self, created: float, levelname: str, name: str, message: str) -> str:
+        """The line format() writes for a record holding only these (and the current request id)."""
+        fields = {
+            "asctime": self.time_text(created, (created - int(created)) * 1000),
+            "levelname": levelname,
+            "name": name,
+            "request_id": request_id_var.get(),
+            "message": message,
+        }
+        return (self._fmt or "") % fields
 
 
 class JsonFormatter(Formatter):
     """One JSON object per line, for log shippers."""
 
     def format(self, record: logging.LogRecord) -> str:
-        entry: dict[str, Any] = {
-            "time": self.formatTime(record),
-            "level": record.levelname,
-            "logger": record.name,
-            "request_id": getattr(record, "request_id", "-"),
-            "message": record.getMessage(),
-        }
+        entry = self.entry(record.created, record.levelname, record.name, record.getMessage())
+        entry["request_id"] = getattr(record, "request_id", "-")
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry, ensure_ascii=False)
 
+    def entry(self, created: float, levelname: str, name: str, message: str) -> dict[str, Any]:
+        return {
+            "time": self.time_text(created, (created - int(created)) * 1000),
+            "level": levelname,
+            "logger": name,
+            "request_id": request_id_var.get(),
+            "message": message,
+        }
+
+    def formats_from_fields(self) -> bool:
+        return True
+
+    def format_fields(self, created: float, levelname: str, name: str, message: str) -> str:
+        return json.dumps(self.entry(created, levelname, name, message), ensure_ascii=False)
+
 
 class StderrHandler(logging.Handler):
-    """Log lines to stderr. On an event loop's thread the lines of one turn of the loop go out in
-    one write instead of one write each: under load many requests finish in the same turn, and each
-    write is a system call plus a wake-up of whatever reads stderr (journald, Docker). Python's own
-    stderr buffering cannot do this: it flushes every line (and PYTHONUNBUFFERED, which the Docker
-    image sets, writes every call). Anywhere else (other threads, no loop running) a line is
-    written at once, after any lines still waiting, so the order is kept."""
+    """Log lines to stderr.
+
+    Access lines written on an event loop's thread (write_line, from AccessLog) wait for the end
+    of the loop's turn and go out together in one write: under load many requests finish in the
+    same turn, and each write is a system call plus a wake-up of whatever reads stderr (journald,
+    Docker). Python's stderr cannot batch them: it flushes every line, and with PYTHONUNBUFFERED
+    (set in the Docker image) writes every call. Every other line is written at once, after any
+    waiting access lines, so the order holds and nothing waits when the server exits (Uvicorn ends
+    the process by re-raising the stop signal, with no chance to flush later).
+    """
 
     def __init__(self) -> None:
         super().__init__()
@@ -78,17 +115,24 @@ class StderrHandler(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            line = self.format(record) + "\n"
+            self._write(self.format(record) + "\n")
+        except Exception:  # logging must never break the caller: the stdlib reports it instead
+            self.handleError(record)
+
+    def write_line(self, line: str) -> None:
+        """Write an access line already formatted: at the end of the loop's turn when on a loop."""
+        self.acquire()
+        try:
             try:
                 loop = asyncio.get_running_loop()
             except RuntimeError:
-                self._write(line)
+                self._write(line + "\n")
                 return
             if not self._pending:
                 loop.call_soon(self.flush)
-            self._pending.append(line)
-        except Exception:  # logging must never break the caller: the stdlib reports it instead
-            self.handleError(record)
+            self._pending.append(line + "\n")
+        finally:
+            self.release()
 
     def flush(self) -> None:
         self.acquire()
@@ -106,6 +150,62 @@ class StderrHandler(logging.Handler):
             stream = sys.stderr  # looked up each time: tests and tools swap it
             stream.write(text)
             stream.flush()
+
+
+# What Formatter.format_fields() can fill in.
+FIELDS = frozenset({"asctime", "levelname", "name", "request_id", "message"})
+
+
+class AccessLog:
+    """Writes the access line of each request for the middleware.
+
+    When the access logger's lines go to one StderrHandler alone with one of the formatters above
+    (the configuration logging_config() gives), the line is formatted from its few fields and
+    handed to that handler directly: the same text, without making a LogRecord and passing it
+    through the logger hierarchy, handler and formatter machinery, which cost most of an access
+    line's time under load (the template's bench/run.py measures it). Any other setup (a test's
+    capture handler, another formatter or handler, filters) gets a standard record. Which one is
+    settled when the middleware is built (at the app's first request, after the server has
+    configured logging); the logger's level is honoured on every line.
+    """
+
+    def __init__(self, logger: logging.Logger) -> None:
+        self.logger = logger
+        self.direct = direct_route(logger)
+
+    def write(self, message: str) -> None:
+        if not self.logger.isEnabledFor(logging.INFO):
+            return
+        if self.direct is not None:
+            handler, formatter = self.direct
+            handler.write_line(formatter.format_fields(time.time(), "INFO", self.logger.name, message))
+            return
+        # No caller lookup (Logger.info walks the stack for it): this record's place is always the same.
+        self.logger.handle(self.logger.makeRecord(self.logger.name, logging.INFO, __file__, 0, message, (), None))
+
+
+def direct_route(logger: logging.Logger) -> tuple[StderrHandler, Formatter] | None:
+    """The handler and formatter a record of logger would reach when nothing else would see it."""
+    handlers: list[logging.Handler] = []
+    current: logging.Logger | None = logger
+    while current is not None:
+        if current.filters or current.disabled:
+            return None
+        handlers += current.handlers
+        current = current.parent if current.propagate else None
+    if len(handlers) != 1:
+        return None
+    (handler,) = handlers
+    formatter = handler.formatter
+    if (
+        not isinstance(handler, StderrHandler)
+        or handler.level > logging.INFO
+        or not all(isinstance(one, RequestIdFilter) for one in handler.filters)
+        or not isinstance(formatter, Formatter)
+        or not formatter.formats_from_fields()
+    ):
+        return None
+    return handler, formatter
 
 
 def logging_config(settings: Settings) -> dict[str, Any]:

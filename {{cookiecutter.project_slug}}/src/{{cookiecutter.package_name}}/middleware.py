@@ -14,7 +14,7 @@ import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from {{ cookiecutter.package_name }}.logging_config import request_id_var
+from {{ cookiecutter.package_name }}.logging_config import AccessLog, request_id_var
 
 access_logger = logging.getLogger("{{ cookiecutter.package_name }}.access")
 
@@ -38,7 +38,8 @@ class RequestContextMiddleware:
 
     def __init__(self, app: ASGIApp, *, access_log: bool = True) -> None:
         self.app = app
-        self.access_log = access_log
+        # Built with the app's middleware at its first request, after the server configured logging.
+        self.access_log = AccessLog(access_logger) if access_log else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -62,20 +63,10 @@ class RequestContextMiddleware:
         try:
             await self.app(scope, receive, send_with_request_id)
         finally:
-            if self.access_log and scope["path"] not in UNLOGGED_PATHS and access_logger.isEnabledFor(logging.INFO):
-                log_access(scope, status, time.perf_counter() - started)
+            if self.access_log is not None and scope["path"] not in UNLOGGED_PATHS:
+                client = scope.get("client")
+                self.access_log.write(
+                    f'{client[0] if client else "-"} "{scope["method"]} {scope["path"]} '
+                    f'HTTP/{scope["http_version"]}" {status} {(time.perf_counter() - started) * 1000:.1f}ms'
+                )
             request_id_var.reset(token)
-
-
-def log_access(scope: Scope, status: int, seconds: float) -> None:
-    """One line per request, in the form of the usual access log.
-
-    `Logger.info` would first look up which source line called it (a walk up the stack, for a
-    record whose place is always here), so the record is made and handed to the handlers directly.
-    """
-    client = scope.get("client")
-    message = (
-        f'{client[0] if client else "-"} "{scope["method"]} {scope["path"]} HTTP/{scope["http_version"]}" '
-        f"{status} {seconds * 1000:.1f}ms"
-    )
-    access_logger.handle(access_logger.makeRecord(access_logger.name, logging.INFO, __file__, 0, message, (), None))
