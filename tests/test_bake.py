@@ -14,6 +14,7 @@ import yaml
 from dotenv import dotenv_values
 
 COMMON_FILES = {
+    ".cruft.json",
     ".editorconfig",
     ".env.example",
     ".gitattributes",
@@ -56,6 +57,18 @@ RUNNER_ONLY_FILES = {
         "tests/test_healthcheck.py",
     },
 }
+KUBERNETES_FILES = {
+    "deploy/kubernetes/base/deployment.yaml",
+    "deploy/kubernetes/base/hpa.yaml",
+    "deploy/kubernetes/base/kustomization.yaml",
+    "deploy/kubernetes/base/namespace.yaml",
+    "deploy/kubernetes/base/networkpolicy.yaml",
+    "deploy/kubernetes/base/pdb.yaml",
+    "deploy/kubernetes/base/service.yaml",
+    "deploy/kubernetes/overlays/production/kustomization.yaml",
+}
+# .cruft.json records the answers, template settings included (their names contain the marker text).
+NOT_SCANNED_FOR_LEFTOVERS = {".cruft.json"}
 LEFTOVER = re.compile(r"(?<!\$)\{\{|\{%|\{#|cookiecutter\.")
 
 TRICKY_ANSWERS = [
@@ -94,6 +107,23 @@ def test_runner_bakes_exactly_its_files(cookies: Any, monkeypatch: pytest.Monkey
     assert baked_files(result.project_path) == expected_files(runner, result.context)
 
 
+def test_docker_with_kubernetes_adds_the_manifests(cookies: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    result = bake(cookies, monkeypatch, runner="docker", kubernetes="yes")
+
+    assert result.exit_code == 0, result.exception
+    assert baked_files(result.project_path) == expected_files("docker", result.context) | KUBERNETES_FILES
+
+
+def test_cruft_file_records_the_answers(cookies: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    result = bake(cookies, monkeypatch, runner="gunicorn", port="9000")
+    recorded = json.loads((result.project_path / ".cruft.json").read_text(encoding="utf-8"))
+
+    assert {key: recorded["context"]["cookiecutter"][key] for key in ("runner", "port")} == {
+        "runner": "gunicorn",
+        "port": "9000",
+    }
+
+
 def test_defaults_bake_with_the_uvicorn_runner(cookies: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     result = bake(cookies, monkeypatch)
 
@@ -115,7 +145,7 @@ def test_no_template_markers_are_left(cookies: Any, monkeypatch: pytest.MonkeyPa
     leftovers = [
         f"{path}: {match.group()}"
         for path in result.project_path.rglob("*")
-        if path.is_file()
+        if path.is_file() and path.name not in NOT_SCANNED_FOR_LEFTOVERS
         for match in [LEFTOVER.search(path.read_text(encoding="utf-8"))]
         if match
     ]

@@ -28,6 +28,8 @@ VALID_ANSWERS = {
     "python_version": "3.13",
     "runner": "uvicorn",
     "port": "8000",
+    "kubernetes": "no",
+    "cruft_check": "no",
 }
 
 
@@ -113,8 +115,10 @@ def post_gen(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
     project = tmp_path / "project"
     staging = project / hook.STAGING_DIR
     staging.mkdir(parents=True)
-    for name in {name for files in hook.RUNNER_FILES.values() for name in files.values()}:
-        (staging / name).write_text(f"# staged {name}\n", encoding="utf-8")
+    for files in [*hook.RUNNER_FILES.values(), *hook.OPTION_FILES.values()]:
+        for name in files.values():
+            (staging / name).parent.mkdir(parents=True, exist_ok=True)
+            (staging / name).write_text(f"# staged {name}\n", encoding="utf-8")
     monkeypatch.chdir(project)
     return hook
 
@@ -124,8 +128,10 @@ def test_runner_table_covers_every_runner(post_gen: ModuleType) -> None:
 
 
 def test_table_matches_the_templates_staged_files(post_gen: ModuleType) -> None:
-    staged = {path.name for path in (TEMPLATE_DIR / "{{cookiecutter.project_slug}}" / ".runner-files").iterdir()}
-    listed = {name for files in post_gen.RUNNER_FILES.values() for name in files.values()}
+    staging = TEMPLATE_DIR / "{{cookiecutter.project_slug}}" / ".runner-files"
+    staged = {path.relative_to(staging).as_posix() for path in staging.rglob("*") if path.is_file()}
+    tables = [*post_gen.RUNNER_FILES.values(), *post_gen.OPTION_FILES.values()]
+    listed = {name for files in tables for name in files.values()}
 
     assert staged == listed
 
@@ -159,7 +165,7 @@ def test_files_of_an_earlier_runner_are_listed_not_deleted(post_gen: ModuleType)
     Path("gunicorn.conf.py").write_text("# the user's, from an earlier generation\n", encoding="utf-8")
     post_gen.install_runner_files("docker")
 
-    assert post_gen.other_runner_leftovers("docker") == [Path("gunicorn.conf.py")]
+    assert post_gen.other_answers_leftovers("docker") == [(Path("gunicorn.conf.py"), "another runner")]
     assert Path("gunicorn.conf.py").is_file()
 
 
