@@ -11,6 +11,9 @@ attributes, no unsafe callables) and refuses, when it is read, a `project_slug` 
 folder name. Both failures are undefined-variable errors, which cookiecutter reports naming the
 answer ("Unable to render variable 'project_name'") and stops before it writes anything. Every other
 rule lives in hooks/pre_gen_project.py. The template's own files use nothing the sandbox forbids.
+
+It also adds the `py_str` filter: an answer as a Python string literal quoted the way ruff format
+quotes it, so a generated file with quotes in an answer still passes `ruff format --check`.
 """
 
 from __future__ import annotations
@@ -43,6 +46,14 @@ def folder_name_problem(value: object) -> str | None:
     return None
 
 
+def python_string_literal(value: object) -> str:
+    """`value` as a Python string literal in ruff format's preferred style: double quotes, unless the
+    text holds more double than single quotes. Answers are one line (the pre-gen hook checks)."""
+    text = str(value)
+    quote = "'" if text.count('"') > text.count("'") else '"'
+    return quote + text.replace("\\", "\\\\").replace(quote, "\\" + quote) + quote
+
+
 class _GuardedSandbox(SandboxedEnvironment):
     """Sandbox whose answer lookups refuse a project_slug that would leave the output folder."""
 
@@ -71,6 +82,7 @@ class _GuardedSandbox(SandboxedEnvironment):
 class SandboxExtension(Extension):
     def __init__(self, environment: Environment) -> None:
         super().__init__(environment)
+        environment.filters["py_str"] = python_string_literal
         if isinstance(environment, _GuardedSandbox):
             return
         # The same environment object (cookiecutter holds it) with a sandboxed class: the compiler emits

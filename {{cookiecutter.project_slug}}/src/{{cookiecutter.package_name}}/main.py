@@ -10,7 +10,7 @@ from {{ cookiecutter.package_name }}.middleware import RequestContextMiddleware
 from {{ cookiecutter.package_name }}.routers import health, root
 from {{ cookiecutter.package_name }}.settings import Settings, get_settings
 
-DESCRIPTION = {{ cookiecutter.description | tojson }}
+DESCRIPTION = {{ cookiecutter.description | py_str }}
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -26,7 +26,7 @@ class Settings(BaseSettings):
         populate_by_name=True,
     )
 
-    app_name: str = {{ cookiecutter.project_name | tojson }}
+    app_name: str = {{ cookiecutter.project_name | py_str }}
     log_level: Literal["debug", "info", "warning", "error", "critical"] = "info"
     log_format: Literal["text", "json"] = "text"
     # One line per request, written by the app's own middleware (cheaper than the server's).
