@@ -33,6 +33,8 @@ RUNNER_FILES: dict[str, dict[str, str]] = {
     "gunicorn": {
         "src/{package}/server.py": "server_gunicorn.py",
         "tests/test_server.py": "test_server_gunicorn.py",
+        "src/{package}/gunicorn_worker.py": "gunicorn_worker.py",
+        "tests/test_gunicorn_worker.py": "test_gunicorn_worker.py",
         "gunicorn.conf.py": "gunicorn.conf.py",
         "deploy/{slug}.service": "systemd.service",
     },

@@ -28,7 +28,12 @@ SWITCHES = ("uvicorn", "docker", "gunicorn", "uvicorn", "gunicorn", "docker", "u
 # Files each runner owns beyond the shared ones (from the post-gen hook's RUNNER_FILES table).
 RUNNER_ONLY = {
     "uvicorn": {"deploy/regen.service"},
-    "gunicorn": {"gunicorn.conf.py", "deploy/regen.service"},
+    "gunicorn": {
+        "gunicorn.conf.py",
+        "deploy/regen.service",
+        "src/regen/gunicorn_worker.py",
+        "tests/test_gunicorn_worker.py",
+    },
     "docker": {
         "Dockerfile",
         ".dockerignore",
