@@ -142,11 +142,21 @@ def parse_problem(path: Path, text: str) -> str | None:
     return None
 
 
+def leftover_marker(text: str) -> re.Match[str] | None:
+    """The first template marker in `text` that no answer explains: a description may well say
+    "cookiecutter." (the pre-gen hook refuses the brace markers in answers)."""
+    answers = [value for name, value in ANSWERS.items() if isinstance(value, str) and not name.startswith("_")]
+    for marker in LEFTOVER_MARKERS.finditer(text):
+        if not any(marker.group() in answer for answer in answers):
+            return marker
+    return None
+
+
 def check_generated_files(paths: list[Path]) -> None:
     problems = []
     for path in paths:
         text = path.read_text(encoding="utf-8")
-        marker = LEFTOVER_MARKERS.search(text)
+        marker = leftover_marker(text)
         if marker:
             line = text.count("\n", 0, marker.start()) + 1
             problems.append(f"{path}:{line}: leftover template marker {marker.group()!r}")

@@ -157,6 +157,13 @@ def test_bad_answer_is_refused_naming_the_field(
     )
 
 
+def test_answer_mentioning_cookiecutter_bakes(cookies: Any) -> None:
+    """The post-gen hook's leftover-marker check does not mistake an answer's words for a marker."""
+    result = cookies.bake(extra_context={"description": "Made from cookiecutter.json answers"})
+
+    assert result.exception is None, result.exception
+
+
 def test_each_broken_rule_is_one_error_line(cookies: Any, capfd: pytest.CaptureFixture[str]) -> None:
     result = cookies.bake(extra_context={**SAFE, "port": "0", "version": "x", "author_email": "nope"})
     errors = capfd.readouterr().err.splitlines()
