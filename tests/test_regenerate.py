@@ -215,12 +215,18 @@ def test_template_checkout_with_autocrlf_keeps_lf_in_scripts(tmp_path: Path) -> 
     # The template as committed (a copy of the working tree, so uncommitted changes count too).
     source = tmp_path / "template"
     shutil.copytree(TEMPLATE_DIR, source, ignore=shutil.ignore_patterns(".git", ".venv", "*cache*"))
+    # Every pattern is exercised even before the repository has such a file of its own.
+    for name in (".ci/run", "scripts/check.sh"):
+        if not (source / name).exists():
+            (source / name).parent.mkdir(parents=True, exist_ok=True)
+            (source / name).write_bytes(b"#!/bin/sh\necho ok\n")
     git("init", "-q", cwd=source)
     git("add", "-A", cwd=source)
     git("commit", "-qm", "template", cwd=source)
     checkout = clone_with_autocrlf(source, tmp_path / "checkout")
     python_files = [p for p in checkout.rglob("*.py") if b"\r\n" in p.read_bytes()]
 
+    assert (checkout / ".ci" / "run").read_bytes() == (source / ".ci" / "run").read_bytes()
     assert crlf_files(checkout) == []
     # eol=lf everywhere: even Python files stay LF (a sanity check that autocrlf was in force
     # would need a file without the attribute; there is none by design).
