@@ -37,6 +37,8 @@ RUNNER_FILES: dict[str, dict[str, str]] = {
     "gunicorn": {
         "src/{package}/server.py": "server_gunicorn.py",
         "tests/test_server.py": "test_server_gunicorn.py",
+        "src/{package}/gunicorn_worker.py": "gunicorn_worker.py",
+        "tests/test_gunicorn_worker.py": "test_gunicorn_worker.py",
         "gunicorn.conf.py": "gunicorn.conf.py",
         "deploy/{slug}.service": "systemd.service",
     },
@@ -293,13 +295,23 @@ def parse_problem(path: Path, text: str) -> str | None:
     return None
 
 
+def leftover_marker(text: str) -> re.Match[str] | None:
+    """The first template marker in `text` that no answer explains: a description may well say
+    "cookiecutter." (the pre-gen hook refuses the brace markers in answers)."""
+    answers = [value for name, value in ANSWERS.items() if isinstance(value, str) and not name.startswith("_")]
+    for marker in LEFTOVER_MARKERS.finditer(text):
+        if not any(marker.group() in answer for answer in answers):
+            return marker
+    return None
+
+
 def check_generated_files(paths: list[Path]) -> None:
     problems = []
     for path in paths:
         text = path.read_text(encoding="utf-8")
         # .cruft.json is data this hook wrote, not a rendered template: it quotes the answers and the
         # template's address, where any text may appear. It must still parse.
-        marker = None if path == CRUFT_FILE else LEFTOVER_MARKERS.search(text)
+        marker = None if path == CRUFT_FILE else leftover_marker(text)
         if marker:
             line = text.count("\n", 0, marker.start()) + 1
             problems.append(f"{path}:{line}: leftover template marker {marker.group()!r}")

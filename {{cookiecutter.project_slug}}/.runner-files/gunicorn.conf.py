@@ -18,7 +18,9 @@ bind = [f"[{settings.host}]:{settings.port}" if ":" in settings.host else f"{set
 # WEB_CONCURRENCY (default 1), never a raw CPU count: inside a container that is the host's count.
 # On a VM, one async worker per core you give the service is the usual choice.
 workers = settings.web_concurrency
-worker_class = "uvicorn_worker.UvicornWorker"
+# Uvicorn workers with the service's limits (gunicorn_worker.py): the stock worker passes no
+# concurrency, header size or graceful-shutdown limit.
+worker_class = "{{ cookiecutter.package_name }}.gunicorn_worker.LimitedUvicornWorker"
 
 # For async workers this is a heartbeat, not a request timeout: a worker whose event loop is blocked
 # this long (blocking code in an async handler) is killed and replaced.
@@ -30,7 +32,8 @@ keepalive = settings.keep_alive_timeout
 max_requests = 10_000
 max_requests_jitter = 1_000
 # Heartbeat files on a RAM disk: a slow or full disk must not look like a hung worker.
-RAM_DISK = "/dev/shm"  # noqa: S108 (only Gunicorn's own heartbeat files live here)
+# Only Gunicorn's own heartbeat files live here (ruff S108 and bandit B108 flag any /dev/shm path).
+RAM_DISK = "/dev/shm"  # noqa: S108  # nosec B108
 worker_tmp_dir = RAM_DISK if os.path.isdir(RAM_DISK) else None
 forwarded_allow_ips = settings.forwarded_allow_ips
 

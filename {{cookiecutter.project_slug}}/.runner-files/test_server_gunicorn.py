@@ -32,7 +32,7 @@ def test_ipv6_host_is_bracketed(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_workers_are_uvicorn_workers() -> None:
-    assert load_config()["worker_class"] == "uvicorn_worker.UvicornWorker"
+    assert load_config()["worker_class"] == "{{ cookiecutter.package_name }}.gunicorn_worker.LimitedUvicornWorker"
 
 
 def test_keep_alive_outlasts_a_load_balancers_60_second_idle_timeout() -> None:
