@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import HOST_PYTHON, RUNNERS, TEMPLATE_DIR, project_env, run
+from tests.conftest import HOST_PYTHON, RUNNERS, TEMPLATE_DIR, project_env, run
 
 # Answers that keep the rest valid while one field is under test.
 SAFE = {"project_slug": "svc", "package_name": "svc"}

@@ -102,7 +102,7 @@ def test_main_exits_1_and_prints_errors(tmp_path: Path, capsys: pytest.CaptureFi
     hook = load_hook("pre_gen_project", tmp_path, port="http")
 
     assert hook.main() == 1
-    assert capsys.readouterr().err == "error: port: 'http' must be a whole number from 1 to 65535\n"
+    assert capsys.readouterr().err == "error: port: 'http' must be a whole number from 1 to 65535 (no leading zeros)\n"
 
 
 # --- post_gen_project --------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from typing import Any
 import kubernetes_validate
 import pytest
 import yaml
-from conftest import HOST_PYTHON, TEMPLATE_DIR, TOOLS_DIR, bake_project, project_env, run
+from tests.conftest import HOST_PYTHON, TEMPLATE_DIR, TOOLS_DIR, bake_project, project_env, run
 from cookiecutter.exceptions import FailedHookException
 from cookiecutter.main import cookiecutter
 

@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import HOST_PYTHON, TEMPLATE_DIR, run
+from tests.conftest import HOST_PYTHON, TEMPLATE_DIR, run
 from cookiecutter.main import cookiecutter
 
 ANSWERS = {"project_name": "Regen Service", "project_slug": "regen", "package_name": "regen"}

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import HOST_PYTHON, RUNNERS, TEMPLATE_DIR, project_env, run
+from tests.conftest import HOST_PYTHON, RUNNERS, TEMPLATE_DIR, project_env, run
 
 pytestmark = pytest.mark.scan
 
