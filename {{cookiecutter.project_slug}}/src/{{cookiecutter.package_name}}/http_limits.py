@@ -15,7 +15,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from {{ cookiecutter.package_name }}.settings import get_settings
 
-HTTP_PROTOCOL = "{{ cookiecutter.package_name }}.http_limits:HeaderLimitedHttpToolsProtocol"
+HTTP_PROTOCOL = f"{__name__}:HeaderLimitedHttpToolsProtocol"
 
 RESPONSE_431 = (
     b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
