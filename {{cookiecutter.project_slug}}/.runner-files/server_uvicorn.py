@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+import signal
+from types import FrameType
 from typing import Any
 
 import uvicorn
@@ -38,6 +40,15 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
     }
 
 
+def exit_successfully(signum: int, frame: FrameType | None) -> None:
+    """A requested stop is a success: exit 0 rather than die by the signal."""
+    raise SystemExit(0)
+
+
 def main() -> None:
     settings = load_settings_or_exit()
+    # After its graceful shutdown, a single Uvicorn process re-raises SIGTERM with this handler in
+    # place; without it the process dies by the signal, which `make run` and `docker run --init`
+    # report as a failure. (With workers, Uvicorn's supervisor installs its own handlers and exits 0.)
+    signal.signal(signal.SIGTERM, exit_successfully)
     uvicorn.run(APP, **uvicorn_options(settings))

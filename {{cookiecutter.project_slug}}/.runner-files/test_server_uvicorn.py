@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import signal
+
 import pytest
 
-from {{ cookiecutter.package_name }}.server import uvicorn_options
+from {{ cookiecutter.package_name }}.server import exit_successfully, uvicorn_options
 from {{ cookiecutter.package_name }}.settings import Settings
 
 
@@ -32,3 +34,10 @@ def test_forwarded_headers_are_trusted_only_from_the_configured_proxies(settings
 
 def test_server_access_log_is_off_because_the_app_writes_it(settings: Settings) -> None:
     assert uvicorn_options(settings)["access_log"] is False
+
+
+def test_a_requested_stop_exits_0() -> None:
+    with pytest.raises(SystemExit) as stopped:
+        exit_successfully(signal.SIGTERM, None)
+
+    assert stopped.value.code == 0
