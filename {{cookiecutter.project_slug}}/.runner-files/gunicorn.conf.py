@@ -18,7 +18,8 @@ bind = [f"[{settings.host}]:{settings.port}" if ":" in settings.host else f"{set
 # WEB_CONCURRENCY (default 1), never a raw CPU count: inside a container that is the host's count.
 # On a VM, one async worker per core you give the service is the usual choice.
 workers = settings.web_concurrency
-worker_class = "uvicorn_worker.UvicornWorker"
+# uvicorn-worker's Uvicorn worker, adjusted in server.py.
+worker_class = "{{ cookiecutter.package_name }}.server.UvicornWorker"
 
 # For async workers this is a heartbeat, not a request timeout: a worker whose event loop is blocked
 # this long (blocking code in an async handler) is killed and replaced.
