@@ -16,6 +16,7 @@ from {{ cookiecutter.package_name }}.logging_config import logging_config
 from {{ cookiecutter.package_name }}.settings import Settings, load_settings_or_exit
 
 APP = "{{ cookiecutter.package_name }}.main:app"
+WORKER_HEALTHCHECK_TIMEOUT = 30
 
 
 def uvicorn_options(settings: Settings) -> dict[str, Any]:
@@ -24,6 +25,10 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
         "port": settings.port,
         # More than 1 runs Uvicorn's supervisor, which restarts dead or hung workers.
         "workers": settings.web_concurrency,
+        # How long the supervisor waits for a worker to answer its ping, and for a new worker to be
+        # ready during a SIGHUP rolling restart. The default 5 s aborts restarts on a busy host, where
+        # importing the app alone can take that long; 30 s matches Gunicorn's worker timeout.
+        "timeout_worker_healthcheck": WORKER_HEALTHCHECK_TIMEOUT,
         "proxy_headers": True,
         "forwarded_allow_ips": settings.forwarded_allow_ips,
         "timeout_keep_alive": settings.keep_alive_timeout,

@@ -22,6 +22,10 @@ def test_keep_alive_outlasts_a_load_balancers_60_second_idle_timeout(settings: S
     assert uvicorn_options(settings)["timeout_keep_alive"] > 60
 
 
+def test_new_workers_get_more_than_the_default_5_seconds_to_start(settings: Settings) -> None:
+    assert uvicorn_options(settings)["timeout_worker_healthcheck"] > 5
+
+
 def test_graceful_shutdown_is_bounded(settings: Settings) -> None:
     assert uvicorn_options(settings)["timeout_graceful_shutdown"] == settings.graceful_timeout
 
