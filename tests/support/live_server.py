@@ -215,6 +215,7 @@ class RequestStream:
     succeeded: int = 0
     failed: int = 0
     failures: list[str] = field(default_factory=list)
+    failure_starts: list[float] = field(default_factory=list)  # time.monotonic() each failed request began
     _stop: threading.Event = field(default_factory=threading.Event)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _threads: list[threading.Thread] = field(default_factory=list)
@@ -230,8 +231,14 @@ class RequestStream:
     def summary(self) -> str:
         return f"{self.succeeded}/{self.total} ok ({self.success_rate:.2%}), {self.failed} failed"
 
+    def failed_before(self, moment: float) -> int:
+        """Failed requests that had begun before `moment` (a time.monotonic() value)."""
+        with self._lock:
+            return sum(1 for began in self.failure_starts if began < moment)
+
     def _run(self, deadline: float) -> None:
         while not self._stop.is_set() and time.monotonic() < deadline:
+            began = time.monotonic()
             try:
                 status, _ = get(self.port, self.path, timeout=self.timeout)
                 problem = None if status == self.expect else f"status {status}"
@@ -242,6 +249,7 @@ class RequestStream:
                     self.succeeded += 1
                 else:
                     self.failed += 1
+                    self.failure_starts.append(began)
                     if len(self.failures) < 20:
                         self.failures.append(problem)
 
