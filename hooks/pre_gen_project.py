@@ -19,6 +19,9 @@ ANSWERS = json.loads(r""" {{ cookiecutter | tojson }} """)
 # Kept equal to cookiecutter.json's choices by tests/test_hooks.py.
 PYTHON_VERSIONS = ("3.13", "3.12", "3.11")
 RUNNERS = ("uvicorn", "gunicorn", "docker")
+YES_NO = ("no", "yes")
+# The Kubernetes manifests run the project's Docker image, so only the docker runner has one.
+KUBERNETES_RUNNERS = ("docker",)
 
 # Import names the generated project depends on (runtime and dev); a package with one of these names
 # would shadow it.
@@ -36,6 +39,8 @@ RESERVED_PACKAGE_NAMES = frozenset({"test", "tests", "conftest", "src", "site", 
 SOFT_KEYWORDS = frozenset(getattr(keyword, "softkwlist", [])) | {"_", "case", "match", "type"}
 
 SLUG_RE = re.compile(r"[a-z](?:[a-z0-9_-]*[a-z0-9])?")
+# The slug names the Namespace, Service and Deployment: an RFC 1035 label (no '_', at most 63).
+KUBERNETES_NAME_RE = re.compile(r"[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?")
 PACKAGE_RE = re.compile(r"[a-z][a-z0-9_]*")
 EMAIL_RE = re.compile(r"[^@\s]+@[^@\s.]+(?:\.[^@\s.]+)+")
 # PEP 440 public and local versions, case-insensitive, as `packaging` accepts them.
@@ -142,6 +147,28 @@ def check_runner(value: str) -> str | None:
     return None
 
 
+def check_yes_no(value: str) -> str | None:
+    if value not in YES_NO:
+        return f"must be one of {', '.join(YES_NO)}"
+    return None
+
+
+def check_kubernetes_fits(answers: dict[str, object]) -> str | None:
+    """kubernetes=yes needs the docker runner and a slug Kubernetes accepts as a name."""
+    if answers.get("kubernetes") != "yes":
+        return None
+    runner = answers.get("runner")
+    if runner not in KUBERNETES_RUNNERS:
+        return f"needs runner docker (the manifests run the project's image), not {runner!r}"
+    slug = str(answers.get("project_slug"))
+    if not KUBERNETES_NAME_RE.fullmatch(slug):
+        return (
+            f"needs a project_slug Kubernetes accepts as a name (lowercase letters, digits and '-',"
+            f" at most 63 characters), not {slug[:80]!r}"
+        )
+    return None
+
+
 CHECKS = {
     "project_name": check_project_name,
     "project_slug": check_project_slug,
@@ -153,6 +180,12 @@ CHECKS = {
     "python_version": check_python_version,
     "runner": check_runner,
     "port": check_port,
+    "kubernetes": check_yes_no,
+    "cruft_check": check_yes_no,
+}
+# Rules between answers: field -> check of all the answers (run when the field itself is valid).
+CROSS_CHECKS = {
+    "kubernetes": check_kubernetes_fits,
 }
 
 
@@ -165,6 +198,8 @@ def find_errors(answers: dict[str, object]) -> list[str]:
             errors.append(f"{field}: must be text (got {value!r})")
             continue
         reason = check(value)
+        if not reason and field in CROSS_CHECKS:
+            reason = CROSS_CHECKS[field](answers)
         if reason:
             errors.append(f"{field}: {value[:80]!r} {reason}")
     return errors

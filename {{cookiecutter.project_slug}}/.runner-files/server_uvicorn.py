@@ -1,7 +1,7 @@
 """Serve the app with Uvicorn: the one place the production server's options are set.
 
-`make run`, the systemd unit and the Docker image's CMD all start this (`python -m
-{{ cookiecutter.package_name }}`), so every way of running the service uses the same options.
+`make run`, the systemd unit and the Docker image's CMD all start this (`python -m <package>`), so
+every way of running the service uses the same options.
 """
 
 from __future__ import annotations

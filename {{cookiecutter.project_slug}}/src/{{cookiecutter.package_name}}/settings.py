@@ -1,7 +1,7 @@
 """Every setting of the service, read once from the environment (and an optional .env file).
 
-Names are prefixed with `{{ cookiecutter.package_name | upper }}_`, except the three that hosting
-platforms set by convention: HOST, PORT and WEB_CONCURRENCY. `.env.example` lists them all.
+Names start with ENV_PREFIX (the package name in capitals), except the three that hosting platforms
+set by convention: HOST, PORT and WEB_CONCURRENCY. `.env.example` lists them all.
 """
 
 from __future__ import annotations
