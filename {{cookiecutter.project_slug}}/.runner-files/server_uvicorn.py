@@ -6,6 +6,7 @@ every way of running the service uses the same options.
 
 from __future__ import annotations
 
+import logging
 import signal
 from types import FrameType
 from typing import Any
@@ -50,10 +51,20 @@ def exit_successfully(signum: int, frame: FrameType | None) -> None:
     raise SystemExit(0)
 
 
+def keep_serving_on_reload(signum: int, frame: FrameType | None) -> None:
+    """SIGHUP (`systemctl reload`) to a single process: there is no worker to roll over to."""
+    logging.getLogger("uvicorn.error").warning(
+        "SIGHUP ignored: one Uvicorn process cannot reload; with WEB_CONCURRENCY > 1 it restarts its workers in turn"
+    )
+
+
 def main() -> None:
     settings = load_settings_or_exit()
     # After its graceful shutdown, a single Uvicorn process re-raises SIGTERM with this handler in
     # place; without it the process dies by the signal, which `make run` and `docker run --init`
     # report as a failure. (With workers, Uvicorn's supervisor installs its own handlers and exits 0.)
     signal.signal(signal.SIGTERM, exit_successfully)
+    # A single Uvicorn process does not handle SIGHUP, which would kill it: the systemd unit's
+    # ExecReload would crash the service. (With workers the supervisor handles it: rolling restart.)
+    signal.signal(signal.SIGHUP, keep_serving_on_reload)
     uvicorn.run(APP, **uvicorn_options(settings))
