@@ -44,6 +44,8 @@ SLOW_SECONDS = 2.0
 STREAM_REQUESTS = 300
 TARGET_SUCCESS_RATE = 0.995
 WRK_CONNECTIONS = 8
+# What each runner logs on SIGHUP (Gunicorn: reload; one Uvicorn process: nothing to reload).
+SIGHUP_HANDLED = ("Handling signal: hup", "SIGHUP ignored")
 
 
 def figure(name: str, value: str) -> None:
@@ -86,6 +88,17 @@ def test_livez_answers_200(serving: LiveServer) -> None:
     status, body = serving.get("/livez")
 
     assert (status, json.loads(body)) == (200, {"status": "alive"})
+
+
+def test_sighup_leaves_the_server_serving(serving: LiveServer) -> None:
+    # `systemctl reload` sends SIGHUP: Gunicorn reloads its workers, a single Uvicorn process logs
+    # that it cannot reload and keeps serving (unhandled, the signal would kill it).
+    server = serving.server_pid()
+    serving.signal_server(signal.SIGHUP)
+    wait_until(lambda: any(m in serving.log() for m in SIGHUP_HANDLED), 10, "the server to handle SIGHUP")
+    serving.wait_ready(timeout=60)
+
+    assert (serving.make.poll(), serving.server_pid()) == (None, server)
 
 
 # --- graceful stop -------------------------------------------------------------------------------
