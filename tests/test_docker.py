@@ -40,7 +40,9 @@ from tests.support.live_server import (
     wrk_under_fault,
 )
 
-pytestmark = pytest.mark.docker
+# One xdist worker runs the whole module under `--dist loadgroup`: its servers and load runs then
+# neither run twice nor compete with each other for the two cores.
+pytestmark = [pytest.mark.docker, pytest.mark.xdist_group("docker")]
 
 DOCKER = docker_env.DOCKER
 PYTHON_VERSION = "3.13"

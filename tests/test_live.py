@@ -35,7 +35,9 @@ from tests.support.live_server import (
     wrk_under_fault,
 )
 
-pytestmark = pytest.mark.live
+# One xdist worker runs the whole module under `--dist loadgroup`: its servers and load runs then
+# neither run twice nor compete with each other for the two cores.
+pytestmark = [pytest.mark.live, pytest.mark.xdist_group("live")]
 
 # The template's default <PKG>_GRACEFUL_TIMEOUT (settings.py); the tests leave it unset.
 GRACEFUL_TIMEOUT = 20.0
