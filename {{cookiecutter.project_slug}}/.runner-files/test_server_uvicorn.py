@@ -4,7 +4,11 @@ import signal
 
 import pytest
 
-from {{ cookiecutter.package_name }}.server import exit_successfully, keep_serving_on_reload, uvicorn_options
+from {{ cookiecutter.package_name }}.server import (
+    exit_successfully,
+    keep_serving_on_reload,
+    uvicorn_options,
+)
 from {{ cookiecutter.package_name }}.settings import Settings
 
 
