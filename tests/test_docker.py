@@ -44,7 +44,6 @@ from tests.support.live_server import (
 # neither run twice nor compete with each other for the two cores.
 pytestmark = [pytest.mark.docker, pytest.mark.xdist_group("docker")]
 
-DOCKER = docker_env.DOCKER
 PYTHON_VERSION = "3.13"
 SLOW_SECONDS = 2.0
 STOP_LIMIT = 3.0  # seconds: `docker stop` with a request in flight
