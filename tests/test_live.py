@@ -396,10 +396,13 @@ def test_reload_keeps_the_success_rate(supervision: Supervision) -> None:
     assert supervision.reload.stream.success_rate >= TARGET_SUCCESS_RATE, supervision.reload.stream.failures
 
 
-def test_reload_fails_at_most_one_request_per_retired_worker(supervision: Supervision) -> None:
+def test_reload_loses_only_requests_caught_by_a_retiring_worker(supervision: Supervision) -> None:
     # The one known loss (uvicorn 0.54, upstream Kludex/uvicorn#2757): a retiring worker closes a
-    # connection it accepted a moment before its listener closed but had not read yet.
-    assert supervision.reload.stream.failed <= len(supervision.reload.gone), supervision.reload.stream.failures
+    # connection it accepted a moment before its listener closed but had not read yet. Each client
+    # holds one connection at a time, so each retiring worker can catch at most one per client.
+    stream = supervision.reload.stream
+
+    assert stream.failed <= stream.clients * len(supervision.reload.gone), stream.failures
 
 
 def test_supervisor_exits_0_after_faults(supervision: Supervision) -> None:
