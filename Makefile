@@ -22,7 +22,7 @@ new: $(BIN)/.test-deps ## Generate a project from this checkout (asks the questi
 	$(BIN)/cookiecutter .
 
 test: $(BIN)/.test-deps ## The whole test suite, every tier (Docker tests skip, saying why, without an engine)
-	$(BIN)/python -m pytest -n $(JOBS)
+	$(BIN)/python -m pytest -n $(JOBS) --dist loadgroup
 
 test-fast: $(BIN)/.test-deps ## Only the tiers that need no server, engine or package install
 	$(BIN)/python -m pytest -n $(JOBS) -m "not install and not live and not docker and not scan and not slow"

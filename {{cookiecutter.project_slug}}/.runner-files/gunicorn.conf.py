@@ -28,9 +28,10 @@ timeout = 30
 graceful_timeout = settings.graceful_timeout
 keepalive = settings.keep_alive_timeout
 # Recycle workers now and then so slow leaks cannot grow forever; jitter keeps them from all
-# restarting at once.
-max_requests = 10_000
-max_requests_jitter = 1_000
+# restarting at once. Rarely: a retiring Uvicorn worker drops the few keep-alive requests it has
+# accepted but not read yet (https://github.com/Kludex/uvicorn/issues/2757).
+max_requests = 100_000
+max_requests_jitter = 10_000
 # Heartbeat files on a RAM disk: a slow or full disk must not look like a hung worker.
 # Only Gunicorn's own heartbeat files live here (ruff S108 and bandit B108 flag any /dev/shm path).
 RAM_DISK = "/dev/shm"  # noqa: S108  # nosec B108

@@ -4,6 +4,10 @@
 Gunicorn to Uvicorn, but not a concurrency limit, a header size limit nor a graceful-shutdown bound,
 and it keeps Uvicorn's `server` header. This subclass sets those from the service's Settings, the
 same values server.py gives Uvicorn for the other runners. gunicorn.conf.py names it.
+
+It also hands Uvicorn Gunicorn's plain sockets: uvloop closes a listening socket it serves itself;
+handed Gunicorn's wrapper instead, it closes the wrapper too, and every worker logs "Error while
+closing socket [Errno 9] Bad file descriptor" at shutdown. A plain socket it just detaches.
 """
 
 from __future__ import annotations
@@ -17,8 +21,11 @@ from {{ cookiecutter.package_name }}.settings import get_settings
 
 
 class LimitedUvicornWorker(UvicornWorker):  # type: ignore[misc]  # base class is untyped
+    sockets: list[Any]  # Gunicorn's listeners, set by the base class
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.sockets = [getattr(listener, "sock", listener) for listener in self.sockets]
         settings = get_settings()
         # Config reads these when the server starts (config.load()), after this constructor.
         self.config.http = HTTP_PROTOCOL

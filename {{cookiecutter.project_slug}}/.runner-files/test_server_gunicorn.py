@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import importlib
 import runpy
 import subprocess
 import sys
