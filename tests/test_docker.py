@@ -198,6 +198,16 @@ def test_image_builds(image: Image) -> None:
     assert image.size > image.base_size
 
 
+def test_build_without_a_lock_file_says_how_to_make_one(project: DockerProject, tmp_path: Path) -> None:
+    unlocked = tmp_path / "unlocked"
+    shutil.copytree(project.path, unlocked, ignore=shutil.ignore_patterns("uv.lock", ".venv"))
+
+    result = docker("build", str(unlocked), timeout=600, check=False)
+
+    assert result.returncode != 0
+    assert "uv.lock is missing: run 'make lock'" in result.stderr
+
+
 # --- a running container -------------------------------------------------------------------------
 
 

@@ -178,7 +178,7 @@ class LiveServer:
         exited 0; None when make said nothing (e.g. the server died by a signal)."""
         if self.make.returncode == 0:
             return 0
-        match = re.search(r"make: \*\*\* \[[^\]]*\] Error (\d+)", self.log())
+        match = re.search(r"make(?:\[\d+\])?: \*\*\* \[[^\]]*\] Error (\d+)", self.log())
         return int(match[1]) if match else None
 
     def close(self) -> None:

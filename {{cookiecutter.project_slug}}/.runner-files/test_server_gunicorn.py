@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import importlib
 import runpy
 import subprocess
 import sys
