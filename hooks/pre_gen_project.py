@@ -19,25 +19,47 @@ ANSWERS = json.loads(r""" {{ cookiecutter | tojson }} """)
 # Kept equal to cookiecutter.json's choices by tests/test_hooks.py.
 PYTHON_VERSIONS = ("3.13", "3.12", "3.11")
 RUNNERS = ("uvicorn", "gunicorn", "docker")
+YES_NO = ("no", "yes")
+# The Kubernetes manifests run the project's Docker image, so only the docker runner has one.
+KUBERNETES_RUNNERS = ("docker",)
 
 # Import names the generated project depends on (runtime and dev); a package with one of these names
 # would shadow it.
 DEPENDENCY_IMPORT_NAMES = frozenset(
     {
         "annotated_types", "anyio", "click", "dotenv", "email_validator", "fastapi", "gunicorn",
-        "h11", "httpcore", "httptools", "httpx", "idna", "mypy", "packaging", "pydantic",
-        "pydantic_core", "pydantic_settings", "pytest", "ruff", "sniffio", "starlette",
-        "typing_extensions", "typing_inspection", "uvicorn", "uvicorn_worker", "uvloop",
-        "watchfiles", "websockets", "yaml",
+        "h11", "httpcore", "httpcore2", "httptools", "httpx", "httpx2", "hypothesis", "idna", "mypy",
+        "packaging", "pydantic", "pydantic_core", "pydantic_settings", "pytest", "requests", "ruff",
+        "schemathesis", "sniffio", "starlette", "typing_extensions", "typing_inspection", "urllib3",
+        "uvicorn", "uvicorn_worker", "uvloop", "watchfiles", "websockets", "werkzeug", "yaml",
     }
 )  # fmt: skip
+# Distribution names (PEP 503 normalised) of the direct dependencies: a project with one of these
+# names cannot depend on it (the installer sees the project depending on itself).
+DEPENDENCY_DISTRIBUTION_NAMES = frozenset(
+    {
+        "fastapi", "gunicorn", "hatchling", "httpx2", "mypy", "pydantic", "pydantic-settings",
+        "pytest", "ruff", "schemathesis", "starlette", "uvicorn", "uvicorn-worker",
+    }
+)  # fmt: skip
+# Names Windows refuses for a file or folder, whatever the extension.
+WINDOWS_RESERVED_NAMES = frozenset(
+    {"con", "prn", "aux", "nul", *(f"com{n}" for n in range(10)), *(f"lpt{n}" for n in range(10))}
+)
 RESERVED_PACKAGE_NAMES = frozenset({"test", "tests", "conftest", "src", "site", "main"})
 # Soft keywords differ between Python versions; the union of those the generated project supports.
 SOFT_KEYWORDS = frozenset(getattr(keyword, "softkwlist", [])) | {"_", "case", "match", "type"}
 
 SLUG_RE = re.compile(r"[a-z](?:[a-z0-9_-]*[a-z0-9])?")
+# The slug names the Namespace, Service and Deployment: an RFC 1035 label (no '_', at most 63).
+KUBERNETES_NAME_RE = re.compile(r"[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?")
 PACKAGE_RE = re.compile(r"[a-z][a-z0-9_]*")
-EMAIL_RE = re.compile(r"[^@\s]+@[^@\s.]+(?:\.[^@\s.]+)+")
+# A practical address shape (ASCII; no quotes, spaces or brackets): what packaging metadata accepts
+# everywhere the address is written.
+EMAIL_RE = re.compile(
+    r"[A-Za-z0-9!#$%&'*+/=?^_~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_~-]+)*"
+    r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?\.)+[A-Za-z]{2,63}"
+)
 # PEP 440 public and local versions, case-insensitive, as `packaging` accepts them.
 VERSION_RE = re.compile(
     r"v?(?:\d+!)?\d+(?:\.\d+)*"
@@ -48,10 +70,15 @@ VERSION_RE = re.compile(
     re.IGNORECASE,
 )
 
+# Template syntax in an answer would be left in the generated files (the post-gen hook refuses that);
+# written in two halves because this file is itself a template.
+TEMPLATE_MARKERS = ("{" + "{", "{" + "%", "{" + "#")
+
 MAX_NAME_LENGTH = 100
 MAX_SLUG_LENGTH = 64
 MAX_DESCRIPTION_LENGTH = 2000
 MAX_EMAIL_LENGTH = 254
+MAX_VERSION_LENGTH = 64
 
 
 def has_control_characters(text: str) -> bool:
@@ -68,6 +95,8 @@ def check_free_text(value: str, *, max_length: int, required: bool) -> str | Non
         return "must be one line without control characters"
     if len(value) > max_length:
         return f"must be at most {max_length} characters (got {len(value)})"
+    if any(marker in value for marker in TEMPLATE_MARKERS):
+        return "must not contain template markers (double braces, brace-percent, brace-hash)"
     return None
 
 
@@ -91,6 +120,10 @@ def check_project_slug(value: str) -> str | None:
         )
     if len(value) > MAX_SLUG_LENGTH:
         return f"must be at most {MAX_SLUG_LENGTH} characters"
+    if re.sub(r"[-_.]+", "-", value) in DEPENDENCY_DISTRIBUTION_NAMES:
+        return "is the name of a dependency (the project would depend on itself)"
+    if value in WINDOWS_RESERVED_NAMES:
+        return "is a reserved device name on Windows"
     return None
 
 
@@ -119,14 +152,17 @@ def check_author_email(value: str) -> str | None:
 
 
 def check_version(value: str) -> str | None:
+    if len(value) > MAX_VERSION_LENGTH:
+        return f"must be at most {MAX_VERSION_LENGTH} characters"
     if not VERSION_RE.fullmatch(value):
         return "must be a PEP 440 version such as 0.1.0 or 1.0.0rc1"
     return None
 
 
 def check_port(value: str) -> str | None:
-    if not re.fullmatch(r"[0-9]{1,5}", value) or not 1 <= int(value) <= 65535:
-        return "must be a whole number from 1 to 65535"
+    # No leading zero: the port is written as a Python integer literal, where 08000 is an error.
+    if not re.fullmatch(r"[1-9][0-9]{0,4}", value) or not 1 <= int(value) <= 65535:
+        return "must be a whole number from 1 to 65535 (no leading zeros)"
     return None
 
 
@@ -142,6 +178,28 @@ def check_runner(value: str) -> str | None:
     return None
 
 
+def check_yes_no(value: str) -> str | None:
+    if value not in YES_NO:
+        return f"must be one of {', '.join(YES_NO)}"
+    return None
+
+
+def check_kubernetes_fits(answers: dict[str, object]) -> str | None:
+    """kubernetes=yes needs the docker runner and a slug Kubernetes accepts as a name."""
+    if answers.get("kubernetes") != "yes":
+        return None
+    runner = answers.get("runner")
+    if runner not in KUBERNETES_RUNNERS:
+        return f"needs runner docker (the manifests run the project's image), not {runner!r}"
+    slug = str(answers.get("project_slug"))
+    if not KUBERNETES_NAME_RE.fullmatch(slug):
+        return (
+            f"needs a project_slug Kubernetes accepts as a name (lowercase letters, digits and '-',"
+            f" at most 63 characters), not {slug[:80]!r}"
+        )
+    return None
+
+
 CHECKS = {
     "project_name": check_project_name,
     "project_slug": check_project_slug,
@@ -153,6 +211,12 @@ CHECKS = {
     "python_version": check_python_version,
     "runner": check_runner,
     "port": check_port,
+    "kubernetes": check_yes_no,
+    "cruft_check": check_yes_no,
+}
+# Rules between answers: field -> check of all the answers (run when the field itself is valid).
+CROSS_CHECKS = {
+    "kubernetes": check_kubernetes_fits,
 }
 
 
@@ -165,6 +229,8 @@ def find_errors(answers: dict[str, object]) -> list[str]:
             errors.append(f"{field}: must be text (got {value!r})")
             continue
         reason = check(value)
+        if not reason and field in CROSS_CHECKS:
+            reason = CROSS_CHECKS[field](answers)
         if reason:
             errors.append(f"{field}: {value[:80]!r} {reason}")
     return errors

@@ -27,6 +27,9 @@ def project_env(**overrides: str) -> dict[str, str]:
     env["PATH"] = f"{TOOLS_DIR}{os.pathsep}{env.get('PATH', '')}"
     env.setdefault("UV_PYTHON_DOWNLOADS", "never")
     env.pop("VIRTUAL_ENV", None)
+    # A baked project's make runs as a top-level make, even when the suite itself runs under `make test`.
+    for name in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS", "MAKEOVERRIDES"):
+        env.pop(name, None)
     for name in ("HOST", "PORT", "WEB_CONCURRENCY"):
         env.pop(name, None)
     env.update(overrides)

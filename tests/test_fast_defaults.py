@@ -24,6 +24,7 @@ pytestmark = pytest.mark.install
 UVICORN_PROBE = """
 import json, logging, sys
 import uvicorn
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from starlette.middleware.base import BaseHTTPMiddleware
 from fastapi.routing import APIRoute
 from PKG.logging_config import AccessLog
@@ -49,7 +50,7 @@ print(json.dumps({
     "stack": [type(layer).__name__ for layer in stack],
     "base_http_middleware": [type(layer).__name__ for layer in stack if isinstance(layer, BaseHTTPMiddleware)],
     "loop": type(loop).__module__,
-    "http": config.http_protocol_class.__name__,
+    "http_is_httptools": issubclass(config.http_protocol_class, HttpToolsProtocol),
     "server_access_log_has_handlers": logging.getLogger("uvicorn.access").hasHandlers(),
     "app_access_log_has_handlers": logging.getLogger("PKG.access").hasHandlers(),
     "app_access_log_enabled": logging.getLogger("PKG.access").isEnabledFor(logging.INFO),
@@ -63,6 +64,7 @@ print(json.dumps({
 GUNICORN_PROBE = """
 import json, logging, os, runpy
 import uvicorn_worker
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from gunicorn.config import Config
 from gunicorn.glogging import Logger
 from PKG.logging_config import AccessLog
@@ -80,9 +82,9 @@ worker.config.load()
 loop = worker.config.get_loop_factory()()
 loop.close()
 print(json.dumps({
-    "worker_class_is_uvicorn_worker": worker_class is uvicorn_worker.UvicornWorker,
+    "worker_class_is_uvicorn_worker": issubclass(worker_class, uvicorn_worker.UvicornWorker),
     "loop": type(loop).__module__,
-    "http": worker.config.http_protocol_class.__name__,
+    "http_is_httptools": issubclass(worker.config.http_protocol_class, HttpToolsProtocol),
     "server_access_log_has_handlers": logging.getLogger("uvicorn.access").hasHandlers(),
     "gunicorn_access_log_has_handlers": logging.getLogger("gunicorn.access").hasHandlers(),
     "app_access_log_has_handlers": logging.getLogger("PKG.access").hasHandlers(),
@@ -126,8 +128,8 @@ def test_auto_loop_is_uvloop(installed_project: Callable[..., Path], runner: str
 
 
 @pytest.mark.parametrize("runner", UVICORN_RUNNERS)
-def test_auto_http_is_httptools(installed_project: Callable[..., Path], runner: str) -> None:
-    assert probe(installed_project, runner, UVICORN_PROBE)["http"] == "HttpToolsProtocol"
+def test_http_is_httptools(installed_project: Callable[..., Path], runner: str) -> None:
+    assert probe(installed_project, runner, UVICORN_PROBE)["http_is_httptools"] is True
 
 
 @pytest.mark.parametrize("runner", UVICORN_RUNNERS)
@@ -167,7 +169,7 @@ def test_gunicorn_workers_run_uvloop(installed_project: Callable[..., Path]) -> 
 
 
 def test_gunicorn_workers_parse_with_httptools(installed_project: Callable[..., Path]) -> None:
-    assert probe(installed_project, "gunicorn", GUNICORN_PROBE)["http"] == "HttpToolsProtocol"
+    assert probe(installed_project, "gunicorn", GUNICORN_PROBE)["http_is_httptools"] is True
 
 
 def test_gunicorn_workers_write_no_server_access_log(installed_project: Callable[..., Path]) -> None:
@@ -180,6 +182,9 @@ def test_gunicorn_workers_keep_the_apps_access_log(installed_project: Callable[.
     assert probe(installed_project, "gunicorn", GUNICORN_PROBE)["app_access_log_has_handlers"] is True
 
 
-def test_gunicorn_workers_are_not_recycled(installed_project: Callable[..., Path]) -> None:
-    """Each recycled worker is a cold start with its connections dropped (seen as errors under load)."""
-    assert probe(installed_project, "gunicorn", GUNICORN_PROBE)["max_requests"] == 0
+def test_gunicorn_workers_are_recycled_rarely_if_at_all(installed_project: Callable[..., Path]) -> None:
+    """Each recycled worker is a cold start with its connections dropped: at 10_000 requests that was
+    every few seconds under load (socket errors and p99 spikes in bench/run.py)."""
+    max_requests = probe(installed_project, "gunicorn", GUNICORN_PROBE)["max_requests"]
+
+    assert max_requests == 0 or max_requests >= 100_000

@@ -18,20 +18,23 @@ bind = [f"[{settings.host}]:{settings.port}" if ":" in settings.host else f"{set
 # WEB_CONCURRENCY (default 1), never a raw CPU count: inside a container that is the host's count.
 # On a VM, one async worker per core you give the service is the usual choice.
 workers = settings.web_concurrency
-worker_class = "uvicorn_worker.UvicornWorker"
+# Uvicorn workers with the service's limits (gunicorn_worker.py): the stock worker passes no
+# concurrency, header size or graceful-shutdown limit.
+worker_class = "{{ cookiecutter.package_name }}.gunicorn_worker.LimitedUvicornWorker"
 
 # For async workers this is a heartbeat, not a request timeout: a worker whose event loop is blocked
 # this long (blocking code in an async handler) is killed and replaced.
 timeout = 30
 graceful_timeout = settings.graceful_timeout
 keepalive = settings.keep_alive_timeout
-# No worker recycling (Gunicorn's default, max_requests = 0): each recycled worker is a cold start
-# (imports, app creation) with its connections dropped, every few seconds at 10_000 under full load (seen
-# by bench/run.py: socket errors and p99 spikes). Against a known leak, set max_requests with a
-# max_requests_jitter so workers do not all restart at once.
-max_requests = 0
+# Recycle workers now and then so slow leaks cannot grow forever; jitter keeps them from all
+# restarting at once. Rarely: a retiring Uvicorn worker drops the few keep-alive requests it has
+# accepted but not read yet (https://github.com/Kludex/uvicorn/issues/2757).
+max_requests = 100_000
+max_requests_jitter = 10_000
 # Heartbeat files on a RAM disk: a slow or full disk must not look like a hung worker.
-RAM_DISK = "/dev/shm"  # noqa: S108 (only Gunicorn's own heartbeat files live here)
+# Only Gunicorn's own heartbeat files live here (ruff S108 and bandit B108 flag any /dev/shm path).
+RAM_DISK = "/dev/shm"  # noqa: S108  # nosec B108
 worker_tmp_dir = RAM_DISK if os.path.isdir(RAM_DISK) else None
 forwarded_allow_ips = settings.forwarded_allow_ips
 

@@ -1,25 +1,29 @@
 """Container health check without curl: exit 0 when /livez answers 200 on this container's port.
 
-Used by the Dockerfile's HEALTHCHECK and compose.yaml: `python -m {{ cookiecutter.package_name }}.healthcheck`.
+Used by the Dockerfile's HEALTHCHECK and compose.yaml (`python -m <package>.healthcheck`).
 """
 
 from __future__ import annotations
 
+import http.client
 import sys
-import urllib.error
-import urllib.request
 
 from {{ cookiecutter.package_name }}.settings import get_settings
 
 
 def main() -> int:
-    url = f"http://127.0.0.1:{get_settings().port}/livez"
+    # A plain HTTP connection to this container's own port: no URL parsing, no other scheme.
+    port = get_settings().port
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=3)
     try:
-        with urllib.request.urlopen(url, timeout=3) as response:
-            return 0 if response.status == 200 else 1
-    except (urllib.error.URLError, OSError) as error:
-        print(f"unhealthy: {url}: {error}", file=sys.stderr)
+        connection.request("GET", "/livez")
+        status = connection.getresponse().status
+    except OSError as error:
+        print(f"unhealthy: http://127.0.0.1:{port}/livez: {error}", file=sys.stderr)
         return 1
+    finally:
+        connection.close()
+    return 0 if status == 200 else 1
 
 
 if __name__ == "__main__":

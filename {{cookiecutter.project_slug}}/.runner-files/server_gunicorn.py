@@ -1,7 +1,7 @@
 """Serve the app with Gunicorn managing Uvicorn workers, configured by ./gunicorn.conf.py.
 
-`make run` and the systemd unit both start this (`python -m {{ cookiecutter.package_name }}`), the
-same as running `gunicorn --config gunicorn.conf.py` from the project folder.
+`make run` and the systemd unit both start this (`python -m <package>`), the same as running
+`gunicorn --config gunicorn.conf.py` from the project folder.
 """
 
 from __future__ import annotations

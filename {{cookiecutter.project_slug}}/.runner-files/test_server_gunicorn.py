@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 
+from {{ cookiecutter.package_name }}.gunicorn_worker import LimitedUvicornWorker
+
 CONFIG_FILE = Path(__file__).parents[1] / "gunicorn.conf.py"
 
 
@@ -32,7 +34,9 @@ def test_ipv6_host_is_bracketed(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_workers_are_uvicorn_workers() -> None:
-    assert load_config()["worker_class"] == "uvicorn_worker.UvicornWorker"
+    worker = LimitedUvicornWorker
+
+    assert load_config()["worker_class"] == f"{worker.__module__}.{worker.__qualname__}"
 
 
 def test_keep_alive_outlasts_a_load_balancers_60_second_idle_timeout() -> None:

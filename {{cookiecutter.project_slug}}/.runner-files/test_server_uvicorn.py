@@ -1,8 +1,14 @@
 from __future__ import annotations
 
+import signal
+
 import pytest
 
-from {{ cookiecutter.package_name }}.server import uvicorn_options
+from {{ cookiecutter.package_name }}.server import (
+    exit_successfully,
+    keep_serving_on_reload,
+    uvicorn_options,
+)
 from {{ cookiecutter.package_name }}.settings import Settings
 
 
@@ -20,6 +26,10 @@ def test_keep_alive_outlasts_a_load_balancers_60_second_idle_timeout(settings: S
     assert uvicorn_options(settings)["timeout_keep_alive"] > 60
 
 
+def test_new_workers_get_more_than_the_default_5_seconds_to_start(settings: Settings) -> None:
+    assert uvicorn_options(settings)["timeout_worker_healthcheck"] > 5
+
+
 def test_graceful_shutdown_is_bounded(settings: Settings) -> None:
     assert uvicorn_options(settings)["timeout_graceful_shutdown"] == settings.graceful_timeout
 
@@ -32,3 +42,16 @@ def test_forwarded_headers_are_trusted_only_from_the_configured_proxies(settings
 
 def test_server_access_log_is_off_because_the_app_writes_it(settings: Settings) -> None:
     assert uvicorn_options(settings)["access_log"] is False
+
+
+def test_a_requested_stop_exits_0() -> None:
+    with pytest.raises(SystemExit) as stopped:
+        exit_successfully(signal.SIGTERM, None)
+
+    assert stopped.value.code == 0
+
+
+def test_a_reload_signal_to_a_single_process_is_logged_and_survived(caplog: pytest.LogCaptureFixture) -> None:
+    keep_serving_on_reload(signal.SIGHUP, None)
+
+    assert "SIGHUP ignored" in caplog.text

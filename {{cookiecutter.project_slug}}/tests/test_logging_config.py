@@ -25,7 +25,7 @@ from {{ cookiecutter.package_name }}.settings import Settings
 
 
 def make_record(message: str) -> logging.LogRecord:
-    return logging.LogRecord("{{ cookiecutter.package_name }}", logging.INFO, __file__, 1, message, None, None)
+    return logging.LogRecord("app", logging.INFO, __file__, 1, message, None, None)
 
 
 def test_json_lines_carry_the_request_id() -> None:

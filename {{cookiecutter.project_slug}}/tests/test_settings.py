@@ -70,3 +70,44 @@ def test_env_example_lists_every_setting() -> None:
     listed = {line.split("=", 1)[0] for line in lines if line and not line.startswith("#")}
 
     assert listed == {env_var_name(name) for name in Settings.model_fields}
+
+
+def test_lists_are_read_comma_separated(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(f"{ENV_PREFIX}ALLOWED_HOSTS", "api.example.com, *.example.org")
+
+    assert Settings(_env_file=None).allowed_hosts == ("api.example.com", "*.example.org")
+
+
+def test_cors_is_off_unless_origins_are_set() -> None:
+    assert Settings(_env_file=None).cors_origins == ()
+
+
+@pytest.mark.parametrize(
+    ("variables", "refused"),
+    [
+        ({"ENVIRONMENT": "production", "DEBUG": "true", "ALLOWED_HOSTS": "api.example.com"}, "DEBUG"),
+        ({"ENVIRONMENT": "production"}, "ALLOWED_HOSTS"),
+        ({"ENVIRONMENT": "production", "ALLOWED_HOSTS": "api.example.com,*"}, "ALLOWED_HOSTS"),
+        ({"CORS_ORIGINS": "*", "CORS_ALLOW_CREDENTIALS": "true"}, "CORS_ALLOW_CREDENTIALS"),
+        ({"ALLOWED_HOSTS": ""}, "ALLOWED_HOSTS"),
+        ({"MAX_HEADER_BYTES": "10"}, "MAX_HEADER_BYTES"),
+        ({"MAX_BODY_BYTES": "-1"}, "MAX_BODY_BYTES"),
+    ],
+)
+def test_unsafe_values_stop_the_service_with_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], variables: dict[str, str], refused: str
+) -> None:
+    for name, value in variables.items():
+        monkeypatch.setenv(ENV_PREFIX + name, value)
+
+    with pytest.raises(SystemExit):
+        load_settings_or_exit()
+
+    assert capsys.readouterr().err.splitlines()[0].startswith(f"error: invalid setting {ENV_PREFIX}{refused}=")
+
+
+def test_production_with_named_hosts_starts(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(f"{ENV_PREFIX}ENVIRONMENT", "production")
+    monkeypatch.setenv(f"{ENV_PREFIX}ALLOWED_HOSTS", "api.example.com")
+
+    assert load_settings_or_exit().allowed_hosts == ("api.example.com",)

@@ -1,4 +1,4 @@
-"""`python -m {{ cookiecutter.package_name }}` serves the app in production mode (see server.py)."""
+"""What `python -m <this package>` runs: the production server (see server.py)."""
 
 from {{ cookiecutter.package_name }}.server import main
 

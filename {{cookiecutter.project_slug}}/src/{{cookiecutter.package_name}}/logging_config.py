@@ -2,7 +2,7 @@
 
 The server is handed `logging_config(settings)` (Uvicorn's `log_config`, Gunicorn's
 `logconfig_dict`), so the server's lines and the app's share one format: text by default, JSON lines
-with `{{ cookiecutter.package_name | upper }}_LOG_FORMAT=json`.
+with the LOG_FORMAT setting at json.
 """
 
 from __future__ import annotations

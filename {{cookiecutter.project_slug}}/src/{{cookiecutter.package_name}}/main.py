@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
 from {{ cookiecutter.package_name }} import __version__
 from {{ cookiecutter.package_name }}.lifespan import lifespan
 from {{ cookiecutter.package_name }}.middleware import RequestContextMiddleware
 from {{ cookiecutter.package_name }}.routers import health, root
+from {{ cookiecutter.package_name }}.security import (
+    PROBE_PATHS,
+    BodySizeLimitMiddleware,
+    HostCheckMiddleware,
+    SecurityHeadersMiddleware,
+    internal_error,
+)
 from {{ cookiecutter.package_name }}.settings import Settings, get_settings
 
-DESCRIPTION = {{ cookiecutter.description | tojson }}
+DESCRIPTION = {{ cookiecutter.description | py_str }}
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -20,11 +28,27 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=DESCRIPTION,
         version=__version__,
         lifespan=lifespan,
+        debug=settings.debug,
     )
     app.state.settings = settings
     app.state.readiness = "starting"
     app.include_router(root.router)
     app.include_router(health.router)
+    if not settings.debug:
+        app.add_exception_handler(Exception, internal_error)
+    # add_middleware wraps what is there: the last added runs first on a request.
+    app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=settings.max_body_bytes)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origins),
+            allow_credentials=settings.cors_allow_credentials,
+            allow_methods=["*"],
+            allow_headers=["*"],
+        )
+    if "*" not in settings.allowed_hosts:
+        app.add_middleware(HostCheckMiddleware, allowed_hosts=settings.allowed_hosts, exempt_paths=PROBE_PATHS)
+    app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestContextMiddleware, access_log=settings.access_log)
     return app
 

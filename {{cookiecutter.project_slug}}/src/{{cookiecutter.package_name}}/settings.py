@@ -1,17 +1,17 @@
 """Every setting of the service, read once from the environment (and an optional .env file).
 
-Names are prefixed with `{{ cookiecutter.package_name | upper }}_`, except the three that hosting
-platforms set by convention: HOST, PORT and WEB_CONCURRENCY. `.env.example` lists them all.
+Names start with ENV_PREFIX (the package name in capitals), except the three that hosting platforms
+set by convention: HOST, PORT and WEB_CONCURRENCY. `.env.example` lists them all.
 """
 
 from __future__ import annotations
 
 import sys
 from functools import lru_cache
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, ValidationError
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, ValidationError, ValidationInfo, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 ENV_PREFIX = "{{ cookiecutter.package_name | upper }}_"
 
@@ -26,7 +26,11 @@ class Settings(BaseSettings):
         populate_by_name=True,
     )
 
-    app_name: str = {{ cookiecutter.project_name | tojson }}
+    # "production" refuses unsafe values at startup: debug on, any host allowed (see below).
+    environment: Literal["development", "production"] = "development"
+    # Tracebacks in error responses: for local development only.
+    debug: bool = False
+    app_name: str = {{ cookiecutter.project_name | py_str }}
     log_level: Literal["debug", "info", "warning", "error", "critical"] = "info"
     log_format: Literal["text", "json"] = "text"
     # One line per request, written by the app's own middleware (cheaper than the server's).
@@ -45,6 +49,52 @@ class Settings(BaseSettings):
     keep_alive_timeout: int = Field(default=75, ge=1, le=3600)
     # Seconds in-flight requests get to finish after SIGTERM before the server cancels them.
     graceful_timeout: int = Field(default=20, ge=1, le=3600)
+
+    # Comma-separated Host header values served ("*.example.com" matches subdomains); anything else
+    # gets 400. "*" (any host) is refused in production. The probes answer whatever the Host.
+    allowed_hosts: Annotated[tuple[str, ...], NoDecode] = ("*",)
+    # Comma-separated origins allowed by CORS; empty (the default) turns CORS off.
+    cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
+    # Send cookies and credentials cross-origin; never together with the origin "*".
+    cors_allow_credentials: bool = False
+
+    # Largest request body in bytes; a larger one gets 413 before it is read. 0 refuses any body.
+    max_body_bytes: int = Field(default=1_048_576, ge=0)
+    # Largest request line plus headers in bytes; more gets 431 and the connection is closed.
+    max_header_bytes: int = Field(default=32_768, ge=1_024, le=1_048_576)
+    # Connections plus in-flight requests per worker process; past it the server answers 503 at
+    # once instead of queueing. 0 means no limit.
+    limit_concurrency: int = Field(default=1_000, ge=0)
+
+    @field_validator("allowed_hosts", "cors_origins", mode="before")
+    @classmethod
+    def split_commas(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(item.strip() for item in value.split(",") if item.strip())
+        return value
+
+    @field_validator("debug")
+    @classmethod
+    def no_debug_in_production(cls, value: bool, info: ValidationInfo) -> bool:
+        if value and info.data.get("environment") == "production":
+            raise ValueError(f"must be false when {ENV_PREFIX}ENVIRONMENT=production (it shows tracebacks)")
+        return value
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def no_wildcard_host_in_production(cls, value: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        if not value:
+            raise ValueError("must list at least one host")
+        if "*" in value and info.data.get("environment") == "production":
+            raise ValueError(f"must list the served host names when {ENV_PREFIX}ENVIRONMENT=production, not '*'")
+        return value
+
+    @field_validator("cors_allow_credentials")
+    @classmethod
+    def no_credentials_for_any_origin(cls, value: bool, info: ValidationInfo) -> bool:
+        if value and "*" in info.data.get("cors_origins", ()):
+            raise ValueError(f"must be false while {ENV_PREFIX}CORS_ORIGINS allows any origin ('*')")
+        return value
 
 
 @lru_cache
@@ -67,8 +117,6 @@ def load_settings_or_exit() -> Settings:
         for problem in error.errors():
             field = str(problem["loc"][0]) if problem["loc"] else "?"
             name = env_var_name(field) if field in Settings.model_fields else field
-            print(
-                f"error: invalid setting {name}={problem.get('input')!r}: {problem['msg']}",
-                file=sys.stderr,
-            )
+            reason = problem["msg"].removeprefix("Value error, ")
+            print(f"error: invalid setting {name}={problem.get('input')!r}: {reason}", file=sys.stderr)
         raise SystemExit(2) from None

@@ -1,0 +1,38 @@
+# The template's own commands. `make test` is the whole suite (what CI runs); `make help` lists all.
+.DEFAULT_GOAL := help
+VENV ?= .venv
+PYTHON ?= python3
+BIN := $(VENV)/bin
+# Parallel workers for pytest-xdist; one per core by default.
+JOBS ?= auto
+
+.PHONY: help new test test-fast bench clean
+
+help: ## List the commands
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+# Works where pip refuses system-wide installs (PEP 668): everything goes into .venv.
+$(BIN)/.test-deps: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade "pip>=25.1"
+	$(BIN)/python -m pip install --quiet --group test
+	touch $@
+
+new: $(BIN)/.test-deps ## Generate a project from this checkout (asks the questions)
+	$(BIN)/cookiecutter .
+
+test: $(BIN)/.test-deps ## The whole test suite, every tier (Docker tests skip, saying why, without an engine)
+	$(BIN)/python -m pytest -n $(JOBS) --dist loadgroup
+
+test-fast: $(BIN)/.test-deps ## Only the tiers that need no server, engine or package install
+	$(BIN)/python -m pytest -n $(JOBS) -m "not install and not live and not docker and not scan and not slow"
+
+$(BIN)/.bench-deps: pyproject.toml $(BIN)/.test-deps
+	$(BIN)/python -m pip install --quiet --group bench
+	touch $@
+
+bench: $(BIN)/.bench-deps ## Benchmark the generated service against bare FastAPI (~8 min; docs/benchmark.md)
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+clean: ## Remove the virtualenv and caches
+	rm -rf $(VENV) .pytest_cache

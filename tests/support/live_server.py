@@ -1,0 +1,400 @@
+"""Run a baked project's own `make run` on 127.0.0.1 and watch it, for the live tests.
+
+The server is always started with the project's `make run` (never a copy of its command), in its own
+session so that nothing it starts can outlive a test. Its processes are found through /proc: make's
+child is the server; the server's children that announced "Started server process [pid]" in the log
+are its workers (which leaves out helpers such as multiprocessing's resource tracker).
+
+`RequestStream` sends a steady, bounded stream of requests to 127.0.0.1 and counts what came back.
+Standard library only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import os
+import re
+import signal
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Collection, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+LOOPBACK = "127.0.0.1"
+WORKER_STARTED = re.compile(r"Started server process \[(\d+)\]")
+
+
+class ServerExited(AssertionError):
+    """`make run` ended while a test was waiting for it."""
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on right now (the kernel's pick)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((LOOPBACK, 0))
+        return int(probe.getsockname()[1])
+
+
+def get(port: int, path: str, *, timeout: float = 5.0) -> tuple[int, bytes]:
+    """One GET on a new connection to 127.0.0.1: (status, body). Raises OSError/HTTPException as met."""
+    connection = http.client.HTTPConnection(LOOPBACK, port, timeout=timeout)
+    try:
+        connection.request("GET", path)
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
+
+
+def children(pid: int) -> list[int]:
+    """The direct children of a process (Linux: its main thread's children list)."""
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return []
+    return [int(child) for child in text.split()]
+
+
+def is_running(pid: int) -> bool:
+    """Alive and not a zombie waiting to be reaped."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def wait_until(condition: Callable[[], bool], timeout: float, what: str, interval: float = 0.05) -> float:
+    """Poll condition until true; returns the seconds it took. AssertionError naming `what` on timeout."""
+    start = time.monotonic()
+    deadline = start + timeout
+    while True:
+        if condition():
+            return time.monotonic() - start
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(interval)
+
+
+@dataclass
+class LiveServer:
+    """A running `make run` of one baked project."""
+
+    project: Path
+    port: int
+    make: subprocess.Popen[bytes]
+    log_path: Path
+    started: float = field(default_factory=time.monotonic)
+
+    @classmethod
+    def start(cls, project: Path, env: dict[str, str], log_path: Path, *, port: int | None = None) -> LiveServer:
+        """Start `make run` with HOST=127.0.0.1 and PORT set (a free port unless given)."""
+        port = port or free_port()
+        env = {**env, "HOST": LOOPBACK, "PORT": str(port)}
+        with open(log_path, "wb") as log_file:
+            make = subprocess.Popen(
+                ["make", "run"],
+                cwd=project,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own process group: close() can end everything it started
+            )
+        return cls(project=project, port=port, make=make, log_path=log_path)
+
+    # --- looking at it -----------------------------------------------------------------------------
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def get(self, path: str, *, timeout: float = 5.0) -> tuple[int, bytes]:
+        return get(self.port, path, timeout=timeout)
+
+    def check_running(self) -> None:
+        if self.make.poll() is not None:
+            raise ServerExited(f"make run exited with {self.make.returncode}:\n{self.log()[-3000:]}")
+
+    def wait_ready(self, timeout: float = 60.0) -> float:
+        """Poll /readyz until it answers 200; returns the seconds since start. Fails if make exits."""
+
+        def ready() -> bool:
+            self.check_running()
+            try:
+                status, _ = self.get("/readyz", timeout=2.0)
+            except (OSError, http.client.HTTPException):
+                return False
+            return status == 200
+
+        wait_until(ready, timeout, f"/readyz on port {self.port} to answer 200", interval=0.05)
+        return time.monotonic() - self.started
+
+    def server_pid(self, timeout: float = 10.0) -> int:
+        """The server process: make's child (make runs the recipe's single command directly)."""
+        found: list[int] = []
+
+        def has_child() -> bool:
+            self.check_running()
+            found[:] = children(self.make.pid)
+            return bool(found)
+
+        wait_until(has_child, timeout, "make to start the server process")
+        assert len(found) == 1, f"make has {len(found)} children, expected the server alone: {found}"
+        return found[0]
+
+    def worker_pids(self) -> set[int]:
+        """Live children of the server that announced a Uvicorn server in the log."""
+        announced = {int(pid) for pid in WORKER_STARTED.findall(self.log())}
+        return {pid for pid in children(self.server_pid()) if pid in announced and is_running(pid)}
+
+    def wait_for_workers(self, count: int, *, without: Collection[int] = (), timeout: float = 30.0) -> set[int]:
+        """Wait until exactly `count` workers run and none of them is in `without`; returns them."""
+        workers: set[int] = set()
+
+        def settled() -> bool:
+            self.check_running()
+            workers.clear()
+            workers.update(self.worker_pids())
+            return len(workers) == count and workers.isdisjoint(without)
+
+        wait_until(settled, timeout, f"{count} workers (none of {sorted(without)})", interval=0.1)
+        return workers
+
+    # --- stopping it -------------------------------------------------------------------------------
+
+    def signal_server(self, signum: int) -> None:
+        os.kill(self.server_pid(), signum)
+
+    def wait_exit(self, timeout: float) -> int:
+        """Wait for make to end; returns its exit code (0 exactly when the server exited 0)."""
+        return self.make.wait(timeout=timeout)
+
+    def server_exit_code(self) -> int | None:
+        """The server's own exit code as make reported it ("make: *** [...] Error N"); 0 when make
+        exited 0; None when make said nothing (e.g. the server died by a signal)."""
+        if self.make.returncode == 0:
+            return 0
+        match = re.search(r"make(?:\[\d+\])?: \*\*\* \[[^\]]*\] Error (\d+)", self.log())
+        return int(match[1]) if match else None
+
+    def close(self) -> None:
+        """End whatever is left of the process group (after a failed test), then reap make."""
+        if self.make.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.make.pid, signal.SIGKILL)
+        self.make.wait(timeout=30)
+
+
+@contextlib.contextmanager
+def live_server(project: Path, env: dict[str, str], log_path: Path) -> Iterator[LiveServer]:
+    """`make run` for the length of a with-block; always ended at exit."""
+    server = LiveServer.start(project, env, log_path)
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+@dataclass
+class RequestStream:
+    """GET `path` again and again from `clients` threads, each request on a new connection (so a dead
+    or retiring worker can only fail the requests it was serving at that moment), until stopped or
+    `max_seconds` passed. Counts answers with the expected status as successes, anything else
+    (other statuses, refused or reset connections, time-outs) as failures."""
+
+    port: int
+    path: str = "/"
+    clients: int = 2
+    expect: int = 200
+    timeout: float = 5.0
+    max_seconds: float = 60.0
+    succeeded: int = 0
+    failed: int = 0
+    failures: list[str] = field(default_factory=list)
+    failure_starts: list[float] = field(default_factory=list)  # time.monotonic() each failed request began
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _threads: list[threading.Thread] = field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        return self.succeeded + self.failed
+
+    @property
+    def success_rate(self) -> float:
+        return self.succeeded / self.total if self.total else 0.0
+
+    def summary(self) -> str:
+        return f"{self.succeeded}/{self.total} ok ({self.success_rate:.2%}), {self.failed} failed"
+
+    def failed_before(self, moment: float) -> int:
+        """Failed requests that had begun before `moment` (a time.monotonic() value)."""
+        with self._lock:
+            return sum(1 for began in self.failure_starts if began < moment)
+
+    def _run(self, deadline: float) -> None:
+        while not self._stop.is_set() and time.monotonic() < deadline:
+            began = time.monotonic()
+            try:
+                status, _ = get(self.port, self.path, timeout=self.timeout)
+                problem = None if status == self.expect else f"status {status}"
+            except (OSError, http.client.HTTPException) as error:
+                problem = f"{type(error).__name__}: {error}"
+            with self._lock:
+                if problem is None:
+                    self.succeeded += 1
+                else:
+                    self.failed += 1
+                    self.failure_starts.append(began)
+                    if len(self.failures) < 20:
+                        self.failures.append(problem)
+
+    def start(self) -> RequestStream:
+        deadline = time.monotonic() + self.max_seconds
+        self._threads = [threading.Thread(target=self._run, args=(deadline,), daemon=True) for _ in range(self.clients)]
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def wait_for(self, requests: int, timeout: float = 30.0) -> None:
+        """Wait until at least `requests` more have been answered (either way)."""
+        target = self.total + requests
+        wait_until(lambda: self.total >= target, timeout, f"{requests} more requests in the stream")
+
+    def stop(self) -> RequestStream:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=self.timeout + 5)
+        return self
+
+    def __enter__(self) -> RequestStream:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+# --- the test-only slow route --------------------------------------------------------------------
+
+# Added to a test's own baked copy only: the shipped app has no slow route. It logs when a request
+# starts, so a test knows the request is in flight before it stops the server.
+SLOW_ROUTER = '''"""Test-only route (added by the template's live tests): answers after a delay."""
+
+import asyncio
+import logging
+
+from fastapi import APIRouter
+
+router = APIRouter()
+logger = logging.getLogger(__name__)
+
+
+@router.get("/slow")
+async def slow(seconds: float = 2.0) -> dict[str, float]:
+    logger.info("slow request started")
+    await asyncio.sleep(seconds)
+    return {"slept": seconds}
+'''
+SLOW_REQUEST_STARTED = "slow request started"
+
+
+def package_name(project: Path) -> str:
+    """The import name of a baked project's package (the one folder under src/)."""
+    (package,) = (path.name for path in (project / "src").iterdir() if path.is_dir())
+    return package
+
+
+def add_slow_route(project: Path) -> None:
+    """Give a baked project GET /slow?seconds=S (routers/slow.py, included by main.py)."""
+    package = package_name(project)
+    (project / "src" / package / "routers" / "slow.py").write_text(SLOW_ROUTER)
+    main = project / "src" / package / "main.py"
+    text = main.read_text()
+    edits = {
+        f"from {package}.routers import health, root\n": f"from {package}.routers import health, root, slow\n",
+        "    app.include_router(health.router)\n": (
+            "    app.include_router(health.router)\n    app.include_router(slow.router)\n"
+        ),
+    }
+    for old, new in edits.items():
+        assert text.count(old) == 1, f"main.py changed: cannot add the slow route at {old.strip()!r}"
+        text = text.replace(old, new)
+    main.write_text(text)
+
+
+# --- wrk ------------------------------------------------------------------------------------------
+
+WRK_SOCKET_ERRORS = re.compile(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)")
+WRK_REQUESTS = re.compile(r"(\d+) requests in ([\d.]+)(m?s)")
+WRK_NON_2XX = re.compile(r"Non-2xx or 3xx responses: (\d+)")
+
+
+@dataclass
+class WrkResult:
+    requests: int
+    seconds: float
+    connect_errors: int = 0
+    read_errors: int = 0
+    write_errors: int = 0
+    timeouts: int = 0
+    non_2xx: int = 0
+    output: str = ""
+
+    @property
+    def failed(self) -> int:
+        """Requests that got no good answer: errors on open connections, time-outs, bad statuses.
+        (Refused connects are counted apart: no request was sent on them.)"""
+        return self.read_errors + self.write_errors + self.timeouts + self.non_2xx
+
+    def summary(self) -> str:
+        return (
+            f"{self.requests} requests in {self.seconds:.1f} s, {self.failed} failed "
+            f"(read {self.read_errors}, write {self.write_errors}, timeout {self.timeouts}, "
+            f"non-2xx {self.non_2xx}; refused connects {self.connect_errors})"
+        )
+
+    @classmethod
+    def parse(cls, output: str) -> WrkResult:
+        requests = WRK_REQUESTS.search(output)
+        assert requests, f"no request count in wrk's output:\n{output}"
+        seconds = float(requests[2]) / (1000 if requests[3] == "ms" else 1)
+        result = cls(requests=int(requests[1]), seconds=seconds, output=output)
+        if errors := WRK_SOCKET_ERRORS.search(output):
+            result.connect_errors, result.read_errors, result.write_errors, result.timeouts = map(int, errors.groups())
+        if non_2xx := WRK_NON_2XX.search(output):
+            result.non_2xx = int(non_2xx[1])
+        return result
+
+
+def wrk_under_fault(
+    url: str,
+    fault: Callable[[], None],
+    *,
+    seconds: int = 10,
+    fault_after: float = 3.0,
+    connections: int = 8,
+    threads: int = 2,
+) -> WrkResult:
+    """Load `url` (loopback only) with wrk for `seconds`, calling `fault()` `fault_after` seconds in."""
+    assert url.startswith(f"http://{LOOPBACK}:"), f"load tests target {LOOPBACK} only, not {url}"
+    wrk = subprocess.Popen(
+        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--timeout", "5s", url],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        # The fault is scheduled inside a load of known length: a timed point, not a readiness guess.
+        time.sleep(fault_after)
+        fault()
+        output, _ = wrk.communicate(timeout=seconds + 30)
+    finally:
+        if wrk.poll() is None:
+            wrk.kill()
+            wrk.wait()
+    assert wrk.returncode == 0, f"wrk failed ({wrk.returncode}):\n{output}"
+    return WrkResult.parse(output)

@@ -1,0 +1,258 @@
+"""Baking: the exact file set per runner, no template leftovers, and awkward answers that still parse."""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from dotenv import dotenv_values
+
+COMMON_FILES = {
+    ".cruft.json",
+    ".editorconfig",
+    ".env.example",
+    ".gitattributes",
+    ".github/workflows/ci.yml",
+    ".gitignore",
+    ".pre-commit-config.yaml",
+    "Makefile",
+    "README.md",
+    "pyproject.toml",
+    "src/{package}/__init__.py",
+    "src/{package}/__main__.py",
+    "src/{package}/http_limits.py",
+    "src/{package}/lifespan.py",
+    "src/{package}/logging_config.py",
+    "src/{package}/main.py",
+    "src/{package}/middleware.py",
+    "src/{package}/py.typed",
+    "src/{package}/routers/__init__.py",
+    "src/{package}/routers/health.py",
+    "src/{package}/routers/root.py",
+    "src/{package}/security.py",
+    "src/{package}/server.py",
+    "src/{package}/settings.py",
+    "tests/__init__.py",
+    "tests/conftest.py",
+    "tests/routers/__init__.py",
+    "tests/routers/test_health.py",
+    "tests/routers/test_root.py",
+    "tests/test_http_limits.py",
+    "tests/test_logging_config.py",
+    "tests/test_main.py",
+    "tests/test_openapi.py",
+    "tests/test_security.py",
+    "tests/test_server.py",
+    "tests/test_settings.py",
+}
+RUNNER_ONLY_FILES = {
+    "uvicorn": {"deploy/{slug}.service"},
+    "gunicorn": {
+        "deploy/{slug}.service",
+        "gunicorn.conf.py",
+        "src/{package}/gunicorn_worker.py",
+        "tests/test_gunicorn_worker.py",
+    },
+    "docker": {
+        ".dockerignore",
+        "Dockerfile",
+        "compose.yaml",
+        "src/{package}/healthcheck.py",
+        "tests/test_healthcheck.py",
+    },
+}
+KUBERNETES_FILES = {
+    "deploy/kubernetes/base/deployment.yaml",
+    "deploy/kubernetes/base/hpa.yaml",
+    "deploy/kubernetes/base/kustomization.yaml",
+    "deploy/kubernetes/base/namespace.yaml",
+    "deploy/kubernetes/base/networkpolicy.yaml",
+    "deploy/kubernetes/base/pdb.yaml",
+    "deploy/kubernetes/base/service.yaml",
+    "deploy/kubernetes/overlays/production/kustomization.yaml",
+}
+# .cruft.json records the answers, template settings included (their names contain the marker text).
+NOT_SCANNED_FOR_LEFTOVERS = {".cruft.json"}
+LEFTOVER = re.compile(r"(?<!\$)\{\{|\{%|\{#|cookiecutter\.")
+
+TRICKY_ANSWERS = [
+    pytest.param({"project_name": "O'Reilly \"Quoted\" API"}, id="quotes-and-apostrophe"),
+    pytest.param({"project_name": "Café Ünïcødé 服务"}, id="unicode-name"),
+    pytest.param({"project_name": "Back\\slash \\n API"}, id="backslashes"),
+    pytest.param({"description": "Says \"hi\", 'bye', \\ and \\\\; costs $5 & <b>less</b> # not a comment"}, id="description-punctuation"),
+    pytest.param({"description": "x" * 1999 + "."}, id="description-2000-chars"),
+    pytest.param({"author_name": "Ann \\ O\"Neil-Ñúñez", "author_email": ""}, id="author-odd-no-email"),
+    pytest.param({"version": "1.0.0rc1+local.7"}, id="pre-release-local-version"),
+    pytest.param({"port": "65535"}, id="highest-port"),
+    pytest.param({"project_slug": "svc", "package_name": "svc_core"}, id="explicit-slug-and-package"),
+]
+
+
+def expected_files(runner: str, answers: dict[str, str]) -> set[str]:
+    names = {"package": answers["package_name"], "slug": answers["project_slug"]}
+    return {path.format(**names) for path in COMMON_FILES | RUNNER_ONLY_FILES[runner]}
+
+
+def baked_files(project: Path) -> set[str]:
+    return {path.relative_to(project).as_posix() for path in project.rglob("*") if path.is_file()}
+
+
+def bake(cookies: Any, monkeypatch: pytest.MonkeyPatch, **answers: str) -> Any:
+    # A PATH without the test's tools: the same file set on every machine.
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    return cookies.bake(extra_context=answers)
+
+
+def test_docker_bake_leaves_locking_to_make_lock(cookies: Any, capfd: pytest.CaptureFixture[str]) -> None:
+    """No `uv lock` in the hook (network, and longer than the whole bake): it says what to run."""
+    result = cookies.bake(extra_context={"runner": "docker"})
+
+    assert result.exit_code == 0, result.exception
+    assert "make lock" in capfd.readouterr().out
+
+
+def test_docker_bake_writes_no_lock_file(cookies: Any) -> None:
+    result = cookies.bake(extra_context={"runner": "docker"})
+
+    assert result.exit_code == 0, result.exception
+    assert not (result.project_path / "uv.lock").exists()
+
+
+@pytest.mark.parametrize("runner", ["uvicorn", "gunicorn", "docker"])
+def test_runner_bakes_exactly_its_files(cookies: Any, monkeypatch: pytest.MonkeyPatch, runner: str) -> None:
+    result = bake(cookies, monkeypatch, runner=runner)
+
+    assert result.exit_code == 0, result.exception
+    assert baked_files(result.project_path) == expected_files(runner, result.context)
+
+
+def test_docker_with_kubernetes_adds_the_manifests(cookies: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    result = bake(cookies, monkeypatch, runner="docker", kubernetes="yes")
+
+    assert result.exit_code == 0, result.exception
+    assert baked_files(result.project_path) == expected_files("docker", result.context) | KUBERNETES_FILES
+
+
+def test_cruft_file_records_the_answers(cookies: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    result = bake(cookies, monkeypatch, runner="gunicorn", port="9000")
+    recorded = json.loads((result.project_path / ".cruft.json").read_text(encoding="utf-8"))
+
+    assert {key: recorded["context"]["cookiecutter"][key] for key in ("runner", "port")} == {
+        "runner": "gunicorn",
+        "port": "9000",
+    }
+
+
+def test_defaults_bake_with_the_uvicorn_runner(cookies: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    result = bake(cookies, monkeypatch)
+
+    assert result.exit_code == 0, result.exception
+    assert result.project_path.name == "my-fastapi-service"
+    assert (result.project_path / "deploy/my-fastapi-service.service").is_file()
+
+
+def test_no_staging_folder_is_left(cookies: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    result = bake(cookies, monkeypatch, runner="docker")
+
+    assert not (result.project_path / ".runner-files").exists()
+
+
+@pytest.mark.parametrize("runner", ["uvicorn", "gunicorn", "docker"])
+def test_no_template_markers_are_left(cookies: Any, monkeypatch: pytest.MonkeyPatch, runner: str) -> None:
+    result = bake(cookies, monkeypatch, runner=runner)
+
+    leftovers = [
+        f"{path}: {match.group()}"
+        for path in result.project_path.rglob("*")
+        if path.is_file() and path.name not in NOT_SCANNED_FOR_LEFTOVERS
+        for match in [LEFTOVER.search(path.read_text(encoding="utf-8"))]
+        if match
+    ]
+    assert leftovers == []
+
+
+def parse_all(project: Path) -> None:
+    """Parse every file whose format has a parser; raises on the first that does not parse."""
+    for path in project.rglob("*"):
+        text = path.read_text(encoding="utf-8") if path.is_file() else ""
+        if path.suffix == ".py":
+            ast.parse(text, filename=str(path))
+        elif path.suffix == ".toml":
+            tomllib.loads(text)
+        elif path.suffix in {".yaml", ".yml"}:
+            yaml.safe_load(text)
+        elif path.suffix == ".json":
+            json.loads(text)
+
+
+def default_app_name(project: Path, package: str) -> Any:
+    """The literal default of Settings.app_name, read from the source without importing it."""
+    tree = ast.parse((project / "src" / package / "settings.py").read_text(encoding="utf-8"))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.target.id == "app_name":
+            return ast.literal_eval(node.value) if node.value else None
+    return None
+
+
+@pytest.mark.parametrize("runner", ["uvicorn", "gunicorn", "docker"])
+@pytest.mark.parametrize("answers", TRICKY_ANSWERS)
+def test_tricky_answers_bake_to_files_that_parse(
+    cookies: Any, monkeypatch: pytest.MonkeyPatch, runner: str, answers: dict[str, str]
+) -> None:
+    result = bake(cookies, monkeypatch, runner=runner, **answers)
+
+    assert result.exit_code == 0, result.exception
+    parse_all(result.project_path)
+
+
+@pytest.mark.parametrize("answers", TRICKY_ANSWERS)
+def test_answers_survive_the_round_trip(cookies: Any, monkeypatch: pytest.MonkeyPatch, answers: dict[str, str]) -> None:
+    result = bake(cookies, monkeypatch, **answers)
+    project, context = result.project_path, result.context
+    pyproject = tomllib.loads((project / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    env_example = dotenv_values(project / ".env.example")
+    prefix = context["package_name"].upper()
+
+    assert pyproject["description"] == context["description"]
+    assert pyproject["authors"][0]["name"] == context["author_name"]
+    assert default_app_name(project, context["package_name"]) == context["project_name"]
+    assert env_example[f"{prefix}_APP_NAME"] == context["project_name"]
+    assert env_example["PORT"] == context["port"]
+
+
+def test_empty_email_is_left_out_of_the_authors(cookies: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    result = bake(cookies, monkeypatch, author_email="")
+    pyproject = tomllib.loads((result.project_path / "pyproject.toml").read_text(encoding="utf-8"))
+
+    assert "email" not in pyproject["project"]["authors"][0]
+
+
+def test_slug_and_package_are_derived_from_the_name(cookies: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    result = bake(cookies, monkeypatch, project_name="O'Reilly \"Quoted\" API")
+
+    assert (result.context["project_slug"], result.context["package_name"]) == (
+        "o-reilly-quoted-api",
+        "o_reilly_quoted_api",
+    )
+
+
+@pytest.mark.parametrize("runner", ["uvicorn", "gunicorn", "docker"])
+def test_the_run_command_is_written_once(cookies: Any, monkeypatch: pytest.MonkeyPatch, runner: str) -> None:
+    """Makefile, Dockerfile and systemd unit all start `python -m <package>`; none spells out a server."""
+    result = bake(cookies, monkeypatch, runner=runner)
+    project, package = result.project_path, result.context["package_name"]
+    starters = [
+        text
+        for name in ("Makefile", "Dockerfile", f"deploy/{result.context['project_slug']}.service")
+        if (project / name).is_file()
+        for text in [(project / name).read_text(encoding="utf-8")]
+    ]
+
+    assert all(f"-m {package}" in text or f'"-m", "{package}"' in text for text in starters)
+    assert not any(re.search(r"^\s*(ExecStart=|CMD ).*\b(uvicorn|gunicorn)\b", text, re.M) for text in starters)

@@ -1,0 +1,155 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from fastapi import Request
+from fastapi.testclient import TestClient
+
+from {{ cookiecutter.package_name }}.main import create_app
+from {{ cookiecutter.package_name }}.security import SECURITY_HEADERS
+from {{ cookiecutter.package_name }}.settings import Settings
+
+
+def client_for(**settings: object) -> TestClient:
+    return TestClient(create_app(Settings(_env_file=None, **settings)), raise_server_exceptions=False)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("path", ["/", "/no-such-page"])
+def test_every_response_carries_the_security_headers(client: TestClient, path: str) -> None:
+    headers = client.get(path).headers
+
+    assert {name.decode(): headers.get(name.decode()) for name, _ in SECURITY_HEADERS} == {
+        name.decode(): value.decode() for name, value in SECURITY_HEADERS
+    }
+
+
+# --- request body size ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def echo_client() -> TestClient:
+    """An app with a 10-byte body limit and a route that reads the body."""
+    app = create_app(Settings(_env_file=None, max_body_bytes=10))
+
+    @app.post("/echo")
+    async def echo(request: Request) -> dict[str, int]:
+        return {"received": len(await request.body())}
+
+    return TestClient(app)
+
+
+def test_body_within_the_limit_is_served(echo_client: TestClient) -> None:
+    assert echo_client.post("/echo", content=b"x" * 10).json() == {"received": 10}
+
+
+def test_declared_body_over_the_limit_is_413(echo_client: TestClient) -> None:
+    response = echo_client.post("/echo", content=b"x" * 11)
+
+    assert response.status_code == 413
+    assert response.json() == {"detail": "Request body larger than 10 bytes"}
+
+
+def test_streamed_body_over_the_limit_is_413(echo_client: TestClient) -> None:
+    def chunks() -> Iterator[bytes]:
+        yield b"x" * 6
+        yield b"x" * 6
+
+    response = echo_client.post("/echo", content=chunks())  # chunked: no Content-Length
+
+    assert response.status_code == 413
+
+
+def test_streamed_body_within_the_limit_is_served(echo_client: TestClient) -> None:
+    response = echo_client.post("/echo", content=iter([b"abc", b"def"]))
+
+    assert response.json() == {"received": 6}
+
+
+def test_oversized_body_is_refused_before_routing() -> None:
+    assert client_for(max_body_bytes=1).post("/", content=b"xx").status_code == 413
+
+
+# --- Host header --------------------------------------------------------------------------------------
+
+
+def test_any_host_is_served_by_default(client: TestClient) -> None:
+    assert client.get("/", headers={"Host": "whatever.example"}).status_code == 200
+
+
+def test_host_not_allowed_is_400() -> None:
+    client = client_for(allowed_hosts=("api.example.com",))
+
+    assert client.get("/", headers={"Host": "evil.example"}).status_code == 400
+
+
+def test_allowed_host_is_served() -> None:
+    client = client_for(allowed_hosts=("api.example.com",))
+
+    assert client.get("/", headers={"Host": "api.example.com"}).status_code == 200
+
+
+def test_probes_answer_any_host() -> None:
+    client = client_for(allowed_hosts=("api.example.com",))
+
+    assert client.get("/livez", headers={"Host": "10.1.2.3:8000"}).status_code == 200
+
+
+# --- CORS ---------------------------------------------------------------------------------------------
+
+PREFLIGHT = {"Origin": "https://app.example.com", "Access-Control-Request-Method": "GET"}
+
+
+def test_cors_is_off_by_default(client: TestClient) -> None:
+    response = client.options("/", headers=PREFLIGHT)
+
+    assert "access-control-allow-origin" not in response.headers
+
+
+def test_cors_allows_configured_origins() -> None:
+    client = client_for(cors_origins=("https://app.example.com",))
+
+    assert client.options("/", headers=PREFLIGHT).headers["access-control-allow-origin"] == "https://app.example.com"
+
+
+def test_cors_refuses_other_origins() -> None:
+    client = client_for(cors_origins=("https://app.example.com",))
+    response = client.options("/", headers={**PREFLIGHT, "Origin": "https://evil.example"})
+
+    assert "access-control-allow-origin" not in response.headers
+
+
+# --- errors -------------------------------------------------------------------------------------------
+
+SECRET = "db-password-hunter2"  # noqa: S105 (a fake secret the error must not show)
+
+
+def failing_client(**settings: object) -> TestClient:
+    app = create_app(Settings(_env_file=None, app_name=SECRET, **settings))  # type: ignore[arg-type]
+
+    @app.get("/boom")
+    async def boom() -> None:
+        raise RuntimeError(f"connection to postgres://admin:{SECRET}@db failed")
+
+    return TestClient(app, raise_server_exceptions=False)
+
+
+def test_unhandled_error_is_a_plain_500() -> None:
+    response = failing_client().get("/boom")
+
+    assert response.status_code == 500
+    assert response.json() == {"detail": "Internal Server Error"}
+
+
+@pytest.mark.parametrize("leak", [SECRET, "Traceback", "RuntimeError", "postgres://", ".py"])
+def test_unhandled_error_leaks_nothing(leak: str) -> None:
+    response = failing_client().get("/boom")
+
+    assert leak not in response.text
+    assert leak not in str(response.headers)
+
+
+def test_validation_errors_do_not_echo_settings(client: TestClient, settings: Settings) -> None:
+    response = client.get("/?" + "x" * 100)
+
+    assert settings.forwarded_allow_ips not in response.text
