@@ -39,6 +39,7 @@ import http.client
 import json
 import os
 import platform
+import random
 import re
 import shutil
 import signal
@@ -87,9 +88,17 @@ def log(message: str) -> None:
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A free port below the kernel's range for outgoing connections (32768 and up on Linux), which
+    wrk's and everyone's client sockets use: a port picked there can be taken before the server binds."""
+    for _ in range(200):
+        port = random.randrange(20_000, 32_000)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise SystemExit("error: no free port found in 20000-32000")
 
 
 def tools_env(**overrides: str) -> dict[str, str]:
@@ -164,14 +173,15 @@ def rss_kib(pid: int) -> int:
     return 0
 
 
-def cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU time the processes have used so far."""
+def cpu_seconds(root: int) -> float:
+    """User + system CPU time the process tree has used so far, workers that ended included (their
+    time is in their parent's cutime/cstime once reaped: a recycled Gunicorn worker still counts)."""
     total = 0
-    for pid in pids:
+    for pid in process_tree(root):
         with contextlib.suppress(OSError, ValueError):
             text = Path(f"/proc/{pid}/stat").read_text()
             fields = text[text.rindex(")") + 2 :].split()
-            total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+            total += sum(int(value) for value in fields[11:15])  # utime stime cutime cstime (stat 14-17)
     return total / CLOCK_TICKS
 
 
@@ -394,8 +404,8 @@ def measure_group(servers: list[Server], wrk: str, args: argparse.Namespace, log
                 if server.failure:
                     continue
                 # CPU time per request: it moves less than requests/s when other work shares the cores.
-                pids = process_tree(server.root_pid())
-                cpu_before, lines_before = cpu_seconds(pids), server.log_lines()
+                root = server.root_pid()
+                cpu_before, lines_before = cpu_seconds(root), server.log_lines()
                 try:
                     result = load(wrk, server.port, args.duration, args)
                 except LoadFailed as error:
@@ -403,7 +413,7 @@ def measure_group(servers: list[Server], wrk: str, args: argparse.Namespace, log
                     server.failure = f"stopped answering in round {round_no + 1} ({error}); see {server.log_path}"
                     log(f"  {server.label}: {server.failure}")
                     continue
-                result["cpu_us"] = (cpu_seconds(pids) - cpu_before) / max(result["requests"], 1) * 1e6
+                result["cpu_us"] = (cpu_seconds(root) - cpu_before) / max(result["requests"], 1) * 1e6
                 # The proof that the access log was on (about 1 line a request) or off (about 0).
                 result["log_lines"] = (server.log_lines() - lines_before) / max(result["requests"], 1)
                 server.rounds.append(result)
@@ -863,6 +873,9 @@ def write_markdown(results: dict[str, object], args: argparse.Namespace) -> str:
         "- Versions: " + ", ".join(f"{name} {version}" for name, version in versions.items()) + ".",
         "- (a) the baseline: bare FastAPI hello-world under Uvicorn, no access log, from the same virtualenv; same "
         "route, return type and body as the service's `/`. (b) the ceiling: a raw ASGI callable under Uvicorn.",
+        "- Projects baked with the default answers"
+        + (f" but project_name={args.project_name!r}" if args.project_name else "")
+        + f" (python_version {HOST_PYTHON} on the host, {DOCKER_PYTHON} in Docker).",
         "- Generated projects run with their own `make run` (HOST, PORT, WEB_CONCURRENCY set), logging as shipped "
         "(text lines to stderr, access log on) into a pipe the benchmark drains, as journald or Docker would; "
         "'access log off' sets `<PKG>_ACCESS_LOG=false`. Python writes bytecode caches as usual "
