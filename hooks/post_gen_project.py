@@ -7,9 +7,9 @@
 2. Record the answers and the template's source and commit in .cruft.json, the form `cruft check`
    and `cruft update` read (git is optional: without it the commit is left null).
 3. Check what this run wrote: Python compiles, TOML/JSON/YAML parse, no template markers are left.
-4. For the Docker runner, say that the image needs uv.lock (`make lock`). The hook does not lock
-   itself: resolving takes the network and longer than the whole bake (0.5 s with PyPI at hand,
-   several seconds of failing where this machine lacks the project's Python version).
+4. For the Docker runner, which builds from uv.lock: with uv installed, lock the dependencies
+   (network and an interpreter of the project's Python allowing; about a second); otherwise, or if
+   that fails, say to run `make lock`. Never required to succeed.
 
 Standard library plus PyYAML (a dependency of cookiecutter). One line per error, exit 1.
 """
@@ -152,7 +152,7 @@ def other_answers_leftovers(runner: str) -> list[tuple[Path, str]]:
     mine = set(selected_files(runner))
     owners = {path: "another runner" for name in RUNNER_FILES for path in runner_files(name)}
     for option, table in OPTION_FILES.items():
-        owners.update({path: f"the {option} option" for path in placed(table)})
+        owners.update(dict.fromkeys(placed(table), f"the {option} option"))
     return sorted((path, owner) for path, owner in owners.items() if path not in mine and path.exists())
 
 
@@ -293,7 +293,7 @@ def parse_problem(path: Path, text: str) -> str | None:
             yaml.safe_load(text)
     except ImportError:
         return None
-    except Exception as error:  # noqa: BLE001 (any parser's error is the message)
+    except Exception as error:
         return f"{type(error).__name__}: {error}".splitlines()[0]
     return None
 
@@ -325,6 +325,25 @@ def check_generated_files(paths: list[Path]) -> None:
         raise GenerationError("; ".join(problems))
 
 
+def lock_dependencies() -> str:
+    """Try `uv lock` for the Docker build; what happened, as a note. Never fails the generation."""
+    uv = shutil.which("uv")
+    if uv is None:
+        return f"uv not found: {LOCK_NOTE}"
+    # Locking must not download a Python interpreter in the middle of a bake.
+    env = {**os.environ, "UV_PYTHON_DOWNLOADS": "never"}
+    try:
+        result = subprocess.run(
+            [uv, "lock", "--quiet"], capture_output=True, text=True, timeout=120, check=False, env=env
+        )
+    except (OSError, subprocess.TimeoutExpired) as error:
+        return f"uv lock did not finish ({error}): {LOCK_NOTE}"
+    if result.returncode != 0:
+        reason = (result.stderr.strip().splitlines() or ["unknown error"])[-1]
+        return f"uv lock failed ({reason}): {LOCK_NOTE}"
+    return "wrote uv.lock with uv (commit it: the image installs exactly these versions)"
+
+
 def main() -> int:
     runner = ANSWERS["runner"]
     notes = []
@@ -345,7 +364,7 @@ def main() -> int:
     for path, owner in other_answers_leftovers(runner):
         print(f"note: {path} belongs to {owner} and was kept (delete it if unused)")
     if runner in NEEDS_LOCK_FILE and not Path("uv.lock").exists():
-        print(f"note: {LOCK_NOTE}")
+        print(f"note: {lock_dependencies()}")
     return 0
 
 

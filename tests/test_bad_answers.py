@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from tests.conftest import HOST_PYTHON, RUNNERS, TEMPLATE_DIR, project_env, run
 
 # Answers that keep the rest valid while one field is under test.

@@ -13,6 +13,8 @@ import pytest
 import yaml
 from dotenv import dotenv_values
 
+from tests.conftest import HOST_PYTHON, project_env
+
 COMMON_FILES = {
     ".cruft.json",
     ".editorconfig",
@@ -44,6 +46,7 @@ COMMON_FILES = {
     "tests/routers/test_health.py",
     "tests/routers/test_root.py",
     "tests/test_http_limits.py",
+    "tests/test_lifespan.py",
     "tests/test_logging_config.py",
     "tests/test_main.py",
     "tests/test_openapi.py",
@@ -82,12 +85,15 @@ NOT_SCANNED_FOR_LEFTOVERS = {".cruft.json"}
 LEFTOVER = re.compile(r"(?<!\$)\{\{|\{%|\{#|cookiecutter\.")
 
 TRICKY_ANSWERS = [
-    pytest.param({"project_name": "O'Reilly \"Quoted\" API"}, id="quotes-and-apostrophe"),
+    pytest.param({"project_name": 'O\'Reilly "Quoted" API'}, id="quotes-and-apostrophe"),
     pytest.param({"project_name": "Café Ünïcødé 服务"}, id="unicode-name"),
     pytest.param({"project_name": "Back\\slash \\n API"}, id="backslashes"),
-    pytest.param({"description": "Says \"hi\", 'bye', \\ and \\\\; costs $5 & <b>less</b> # not a comment"}, id="description-punctuation"),
+    pytest.param(
+        {"description": "Says \"hi\", 'bye', \\ and \\\\; costs $5 & <b>less</b> # not a comment"},
+        id="description-punctuation",
+    ),
     pytest.param({"description": "x" * 1999 + "."}, id="description-2000-chars"),
-    pytest.param({"author_name": "Ann \\ O\"Neil-Ñúñez", "author_email": ""}, id="author-odd-no-email"),
+    pytest.param({"author_name": 'Ann \\ O"Neil-Ñúñez', "author_email": ""}, id="author-odd-no-email"),
     pytest.param({"version": "1.0.0rc1+local.7"}, id="pre-release-local-version"),
     pytest.param({"port": "65535"}, id="highest-port"),
     pytest.param({"project_slug": "svc", "package_name": "svc_core"}, id="explicit-slug-and-package"),
@@ -109,19 +115,24 @@ def bake(cookies: Any, monkeypatch: pytest.MonkeyPatch, **answers: str) -> Any:
     return cookies.bake(extra_context=answers)
 
 
-def test_docker_bake_leaves_locking_to_make_lock(cookies: Any, capfd: pytest.CaptureFixture[str]) -> None:
-    """No `uv lock` in the hook (network, and longer than the whole bake): it says what to run."""
-    result = cookies.bake(extra_context={"runner": "docker"})
+def test_docker_bake_without_uv_says_to_run_make_lock(
+    cookies: Any, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    result = bake(cookies, monkeypatch, runner="docker")
 
     assert result.exit_code == 0, result.exception
     assert "make lock" in capfd.readouterr().out
+    assert not (result.project_path / "uv.lock").exists()
 
 
-def test_docker_bake_writes_no_lock_file(cookies: Any) -> None:
-    result = cookies.bake(extra_context={"runner": "docker"})
+@pytest.mark.install
+def test_docker_bake_with_uv_writes_the_lock_file(cookies: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The image builds from uv.lock: with uv installed the user gets one straight away."""
+    monkeypatch.setenv("PATH", project_env()["PATH"])
+    result = cookies.bake(extra_context={"runner": "docker", "python_version": HOST_PYTHON})
 
     assert result.exit_code == 0, result.exception
-    assert not (result.project_path / "uv.lock").exists()
+    assert (result.project_path / "uv.lock").is_file()
 
 
 @pytest.mark.parametrize("runner", ["uvicorn", "gunicorn", "docker"])
@@ -234,7 +245,7 @@ def test_empty_email_is_left_out_of_the_authors(cookies: Any, monkeypatch: pytes
 
 
 def test_slug_and_package_are_derived_from_the_name(cookies: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    result = bake(cookies, monkeypatch, project_name="O'Reilly \"Quoted\" API")
+    result = bake(cookies, monkeypatch, project_name='O\'Reilly "Quoted" API')
 
     assert (result.context["project_slug"], result.context["package_name"]) == (
         "o-reilly-quoted-api",

@@ -13,9 +13,10 @@ from typing import Any
 
 import pytest
 import yaml
-from tests.conftest import HOST_PYTHON, RUNNERS, TEMPLATE_DIR, bake_project, project_env, run
 from cookiecutter.exceptions import FailedHookException
 from cookiecutter.main import cookiecutter
+
+from tests.conftest import HOST_PYTHON, RUNNERS, TEMPLATE_DIR, bake_project, project_env, run
 
 PROJECT_TEMPLATE = "{{cookiecutter.project_slug}}"
 # Left out of a copy of the template: local environments and caches, never template content.

@@ -10,10 +10,11 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from tests.conftest import TEMPLATE_DIR
 from cookiecutter.generate import generate_context
 from cookiecutter.prompt import prompt_for_config
 from cookiecutter.utils import create_env_with_context
+
+from tests.conftest import TEMPLATE_DIR
 
 PRE_GEN_HOOK = TEMPLATE_DIR / "hooks" / "pre_gen_project.py"
 

@@ -40,7 +40,8 @@ def load_hook(name: str, tmp_path: Path, **answers: Any) -> ModuleType:
     path = tmp_path / f"{name}.py"
     path.write_text(source, encoding="utf-8")
     spec = importlib.util.spec_from_file_location(f"rendered_{name}", path)
-    assert spec and spec.loader
+    assert spec
+    assert spec.loader
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -82,7 +83,9 @@ def test_answers_reach_the_hook_as_data(tmp_path: Path) -> None:
         ("runner", "waitress", "one of"),
     ],
 )
-def test_each_error_is_one_line_naming_field_and_rule(pre_gen: ModuleType, field: str, value: str, fragment: str) -> None:
+def test_each_error_is_one_line_naming_field_and_rule(
+    pre_gen: ModuleType, field: str, value: str, fragment: str
+) -> None:
     errors = pre_gen.find_errors({**VALID_ANSWERS, field: value})
 
     assert len(errors) == 1
@@ -157,7 +160,7 @@ def test_runner_files_are_installed_and_staging_removed(post_gen: ModuleType) ->
 def test_unlisted_staged_file_is_an_error(post_gen: ModuleType) -> None:
     (post_gen.STAGING_DIR / "stray.py").write_text("", encoding="utf-8")
 
-    with pytest.raises(post_gen.GenerationError, match="stray.py"):
+    with pytest.raises(post_gen.GenerationError, match=r"stray\.py"):
         post_gen.check_staging_matches_table()
 
 
@@ -214,3 +217,9 @@ def test_hooks_import_only_the_standard_library_and_yaml(name: str) -> None:
     } | {node.module.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
 
     assert imported - set(sys.stdlib_module_names) - {"__future__", "yaml"} == set()
+
+
+def test_lock_step_explains_itself_without_uv(post_gen: ModuleType, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(post_gen.shutil, "which", lambda _name: None)
+
+    assert "make lock" in post_gen.lock_dependencies()

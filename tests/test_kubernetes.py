@@ -13,9 +13,10 @@ from typing import Any
 import kubernetes_validate
 import pytest
 import yaml
-from tests.conftest import HOST_PYTHON, TEMPLATE_DIR, TOOLS_DIR, bake_project, project_env, run
 from cookiecutter.exceptions import FailedHookException
 from cookiecutter.main import cookiecutter
+
+from tests.conftest import HOST_PYTHON, TEMPLATE_DIR, TOOLS_DIR, bake_project, project_env, run
 
 # Validated against the oldest release where the preStop sleep action is stable (1.34; on by
 # default since 1.30) and the newest that the pinned kubernetes-validate knows.

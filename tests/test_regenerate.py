@@ -18,8 +18,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from tests.conftest import HOST_PYTHON, TEMPLATE_DIR, run
 from cookiecutter.main import cookiecutter
+
+from tests.conftest import HOST_PYTHON, TEMPLATE_DIR, run
 
 ANSWERS = {"project_name": "Regen Service", "project_slug": "regen", "package_name": "regen"}
 # Every runner switch, each ordered pair once: uvicorn -> docker -> gunicorn -> uvicorn -> gunicorn

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 import yaml
+
 from tests.conftest import HOST_PYTHON, RUNNERS, TEMPLATE_DIR, project_env, run
 
 pytestmark = pytest.mark.scan

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 import yaml
+
 from tests.conftest import HOST_PYTHON, TEMPLATE_DIR, project_env, run
 
 TEAM_DEFAULTS = {

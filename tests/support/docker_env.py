@@ -106,9 +106,7 @@ def _tail(text: str, lines: int = 15) -> str:
 def _checked(what: str, cmd: list[str], timeout: float, **kwargs) -> str:
     """Run cmd, returning stdout; any failure becomes a RuntimeError naming the step."""
     try:
-        proc = subprocess.run(
-            cmd, capture_output=True, text=True, timeout=timeout, **kwargs
-        )
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, **kwargs)
     except subprocess.TimeoutExpired:
         raise RuntimeError(f"{what}: timed out after {timeout:.0f} s") from None
     except OSError as exc:
@@ -127,9 +125,7 @@ def _engine_error() -> str | None:
     # `docker version` rather than `docker info`: same round trip to the daemon,
     # but it fails with a one-line reason (info buries it in its report).
     try:
-        proc = docker(
-            "version", "--format", "{{.Server.Version}}", check=False, timeout=20
-        )
+        proc = docker("version", "--format", "{{.Server.Version}}", check=False, timeout=20)
     except subprocess.TimeoutExpired:
         return "docker version timed out"
     if proc.returncode == 0:
@@ -160,9 +156,7 @@ def _start_dockerd() -> str | None:
             last = _tail(log_path.read_text(errors="replace"), 1)
             return f"dockerd exited with {_dockerd.returncode} ({log_path}): {last}"
         time.sleep(0.5)
-    return (
-        f"dockerd did not answer within {ENGINE_START_TIMEOUT:.0f} s (see {log_path})"
-    )
+    return f"dockerd did not answer within {ENGINE_START_TIMEOUT:.0f} s (see {log_path})"
 
 
 def engine_unavailable_reason() -> str | None:
@@ -227,12 +221,8 @@ def _unmount_below(root: Path) -> None:
     """Undo mounts a killed debootstrap left in root (it only cleans up on a clean
     exit), so removing root never reaches into the host's /proc, /sys or /dev."""
     prefix = f"{root}/"
-    mounts = [
-        line.split()[1] for line in Path("/proc/self/mounts").read_text().splitlines()
-    ]
-    for mount in sorted(
-        (m for m in mounts if m.startswith(prefix)), key=len, reverse=True
-    ):
+    mounts = [line.split()[1] for line in Path("/proc/self/mounts").read_text().splitlines()]
+    for mount in sorted((m for m in mounts if m.startswith(prefix)), key=len, reverse=True):
         subprocess.run(["umount", "-l", mount], check=False)
 
 
@@ -300,12 +290,8 @@ def seed_python_image(tag: str) -> None:
     minor = _python_minor(tag)
     suite = DEBIAN_SUITE_FOR_PYTHON.get(minor)
     if suite is None:
-        supported = ", ".join(
-            f"{v} (Debian {s})" for v, s in DEBIAN_SUITE_FOR_PYTHON.items()
-        )
-        raise RuntimeError(
-            f"cannot seed {tag} offline: only Python {supported} can be seeded"
-        )
+        supported = ", ".join(f"{v} (Debian {s})" for v, s in DEBIAN_SUITE_FOR_PYTHON.items())
+        raise RuntimeError(f"cannot seed {tag} offline: only Python {supported} can be seeded")
     if _image_present(tag):
         return
     with _locked(_lock_name(tag)):
@@ -397,9 +383,7 @@ def _main() -> int:
     parser.add_argument("python_tag", nargs="?", default="python:3.13-slim")
     parser.add_argument("uv_version", nargs="?", default="0.13.9")
     args = parser.parse_args()
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S"
-    )
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     with _timed("engine ready"):
         reason = engine_unavailable_reason()
     if reason:
