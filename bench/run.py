@@ -1080,8 +1080,10 @@ def main() -> int:
     log(f"wrote {args.out / 'benchmark.md'} and {args.out / 'benchmark.png'}")
     summary = "\n".join(
         [
-            f"Measured {results['date']} by `make bench` ({results['machine']['cpu']}, "  # type: ignore[index]
-            f"load average {results['load_before']}); details in [docs/benchmark.md](docs/benchmark.md).",
+            f"Measured {results['date']} by `bench/run.py` ({results['machine']['cpu']}, "  # type: ignore[index]
+            f"load average {results['load_before']}; "
+            + ", ".join(f"{name} {version}" for name, version in results["versions"].items())  # type: ignore[attr-defined]
+            + "); details in [docs/benchmark.md](docs/benchmark.md).",
             "",
             *summary_table(results),
         ]
