@@ -114,7 +114,8 @@ def restore_logging() -> Iterator[None]:
 
 def direct_route_of(config: dict[str, Any]) -> tuple[StderrHandler, Formatter] | None:
     logging.config.dictConfig(config)
-    return AccessLog(logging.getLogger("{{ cookiecutter.package_name }}.access")).direct
+    access_logger = logging.getLogger("{{ cookiecutter.package_name }}.access")
+    return AccessLog(access_logger).direct
 
 
 @pytest.mark.usefixtures("restore_logging")
