@@ -44,6 +44,7 @@ COMMON_FILES = {
     "tests/routers/test_health.py",
     "tests/routers/test_root.py",
     "tests/test_http_limits.py",
+    "tests/test_lifespan.py",
     "tests/test_logging_config.py",
     "tests/test_main.py",
     "tests/test_openapi.py",
