@@ -21,6 +21,7 @@ from {{ cookiecutter.package_name }}.logging_config import (
     logging_config,
     request_id_var,
 )
+from {{ cookiecutter.package_name }}.middleware import access_logger
 from {{ cookiecutter.package_name }}.settings import Settings
 
 
@@ -114,7 +115,6 @@ def restore_logging() -> Iterator[None]:
 
 def direct_route_of(config: dict[str, Any]) -> tuple[StderrHandler, Formatter] | None:
     logging.config.dictConfig(config)
-    access_logger = logging.getLogger("{{ cookiecutter.package_name }}.access")
     return AccessLog(access_logger).direct
 
 
