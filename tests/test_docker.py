@@ -29,13 +29,13 @@ import yaml
 from tests.conftest import TOOLS_DIR, bake_project, project_env, run
 from tests.support import docker_env
 from tests.support.live_server import (
-    SLOW_REQUEST_STARTED,
     RequestStream,
     WrkResult,
     add_slow_route,
     free_port,
     get,
     package_name,
+    start_slow_request,
     wait_until,
     wrk_under_fault,
 )
@@ -349,17 +349,7 @@ def docker_stop(request: pytest.FixtureRequest, start_container: StartContainer)
     (`make container` runs with --init, compose without)."""
     container = start_container(*request.param.split()[2:])
     container.wait_serving()
-    answer: dict[str, object] = {}
-
-    def slow_request() -> None:
-        try:
-            answer["status"], answer["body"] = container.get(f"/slow?seconds={SLOW_SECONDS}", timeout=30)
-        except (OSError, http.client.HTTPException) as error:
-            answer["error"] = f"{type(error).__name__}: {error}"
-
-    in_flight = threading.Thread(target=slow_request)
-    in_flight.start()
-    wait_until(lambda: SLOW_REQUEST_STARTED in container.logs(), 10, "the slow request to reach the app")
+    in_flight, answer = start_slow_request(container.get, container.logs, SLOW_SECONDS)
     since, start = time.time(), time.monotonic()
     stopper = threading.Thread(target=docker, args=("stop", container.id))
     stopper.start()

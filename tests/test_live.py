@@ -24,13 +24,13 @@ import pytest
 
 from tests.conftest import RUNNERS, project_env
 from tests.support.live_server import (
-    SLOW_REQUEST_STARTED,
     LiveServer,
     RequestStream,
     WrkResult,
     add_slow_route,
     live_server,
     package_name,
+    start_slow_request,
     wait_until,
     wrk_under_fault,
 )
@@ -143,17 +143,7 @@ def graceful_stop(
     log = tmp_path_factory.mktemp(f"stop-{runner}") / "server.log"
     with live_server(project, project_env(), log) as server:
         server.wait_ready()
-        answer: dict[str, object] = {}
-
-        def slow_request() -> None:
-            try:
-                answer["status"], answer["body"] = server.get(f"/slow?seconds={SLOW_SECONDS}", timeout=30)
-            except (OSError, http.client.HTTPException) as error:
-                answer["error"] = f"{type(error).__name__}: {error}"
-
-        in_flight = threading.Thread(target=slow_request)
-        in_flight.start()
-        wait_until(lambda: SLOW_REQUEST_STARTED in server.log(), 10, "the slow request to reach the app")
+        in_flight, answer = start_slow_request(server.get, server.log, SLOW_SECONDS)
         stop_sent = time.monotonic()
         server.signal_server(signal.SIGTERM)
         drain_answer = answer_while_draining(server, in_flight)

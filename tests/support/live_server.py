@@ -302,6 +302,25 @@ async def slow(seconds: float = 2.0) -> dict[str, float]:
 SLOW_REQUEST_STARTED = "slow request started"
 
 
+def start_slow_request(
+    get: Callable[..., tuple[int, bytes]], log: Callable[[], str], seconds: float
+) -> tuple[threading.Thread, dict[str, object]]:
+    """GET /slow in a thread, once the app has logged that it started serving it: the thread and the
+    dict its answer lands in ("status" and "body", or "error")."""
+    answer: dict[str, object] = {}
+
+    def slow_request() -> None:
+        try:
+            answer["status"], answer["body"] = get(f"/slow?seconds={seconds}", timeout=30)
+        except (OSError, http.client.HTTPException) as error:
+            answer["error"] = f"{type(error).__name__}: {error}"
+
+    in_flight = threading.Thread(target=slow_request)
+    in_flight.start()
+    wait_until(lambda: SLOW_REQUEST_STARTED in log(), 10, "the slow request to reach the app")
+    return in_flight, answer
+
+
 def package_name(project: Path) -> str:
     """The import name of a baked project's package (the one folder under src/)."""
     (package,) = (path.name for path in (project / "src").iterdir() if path.is_dir())
