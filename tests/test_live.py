@@ -9,12 +9,10 @@ assert one fact each. Figures (time to ready, time to stop, success rates) are p
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
 import re
 import signal
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -24,10 +22,12 @@ import pytest
 
 from tests.conftest import RUNNERS, project_env
 from tests.support.live_server import (
+    TURNED_AWAY,
     LiveServer,
     RequestStream,
     WrkResult,
     add_slow_route,
+    answer_while_draining,
     live_server,
     package_name,
     start_slow_request,
@@ -117,22 +117,6 @@ class StopOutcome:
     log: str
 
 
-def answer_while_draining(server: LiveServer, in_flight: threading.Thread) -> str:
-    """What a new client meets while the in-flight request runs: "refused", "readyz 503", another
-    error, or "served" when /readyz kept answering 200 until that request ended."""
-    while in_flight.is_alive():
-        try:
-            status, _ = server.get("/readyz", timeout=1.0)
-        except ConnectionRefusedError:
-            return "refused"
-        except (OSError, http.client.HTTPException) as error:
-            return f"{type(error).__name__}: {error}"
-        if status == 503:
-            return "readyz 503"
-        time.sleep(0.02)
-    return "served"
-
-
 @pytest.fixture(scope="module", params=RUNNERS)
 def graceful_stop(
     request: pytest.FixtureRequest, installed_project: Installer, tmp_path_factory: pytest.TempPathFactory
@@ -146,7 +130,7 @@ def graceful_stop(
         in_flight, answer = start_slow_request(server.get, server.log, SLOW_SECONDS)
         stop_sent = time.monotonic()
         server.signal_server(signal.SIGTERM)
-        drain_answer = answer_while_draining(server, in_flight)
+        drain_answer = answer_while_draining(server.get, in_flight)
         in_flight.join(timeout=30)
         exit_code = server.wait_exit(timeout=GRACEFUL_TIMEOUT + 10)
         stop_seconds = time.monotonic() - stop_sent
@@ -172,7 +156,7 @@ def test_in_flight_request_completes_during_graceful_stop(graceful_stop: StopOut
 
 
 def test_new_connections_are_turned_away_while_draining(graceful_stop: StopOutcome) -> None:
-    assert graceful_stop.drain_answer in {"refused", "readyz 503"}
+    assert graceful_stop.drain_answer in TURNED_AWAY
 
 
 def test_lifespan_shutdown_is_logged(graceful_stop: StopOutcome) -> None:

@@ -321,6 +321,30 @@ def start_slow_request(
     return in_flight, answer
 
 
+# What a new client may meet while a server drains, none of which is being served.
+TURNED_AWAY = frozenset({"refused", "closed without answer", "readyz 503"})
+
+
+def answer_while_draining(get: Callable[..., tuple[int, bytes]], in_flight: threading.Thread) -> str:
+    """What a new client meets while the in-flight request runs: "refused"; "closed without answer"
+    (a connection still in the backlog of the listener being closed, or Docker's userland proxy in
+    front of a closed listener); "readyz 503"; another error; or "served" when /readyz kept answering
+    200 until that request ended."""
+    while in_flight.is_alive():
+        try:
+            status, _ = get("/readyz", timeout=1.0)
+        except ConnectionRefusedError:
+            return "refused"
+        except (ConnectionResetError, http.client.RemoteDisconnected):
+            return "closed without answer"
+        except (OSError, http.client.HTTPException) as error:
+            return f"{type(error).__name__}: {error}"
+        if status == 503:
+            return "readyz 503"
+        time.sleep(0.02)
+    return "served"
+
+
 def package_name(project: Path) -> str:
     """The import name of a baked project's package (the one folder under src/)."""
     (package,) = (path.name for path in (project / "src").iterdir() if path.is_dir())
