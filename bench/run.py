@@ -506,42 +506,24 @@ def host_servers(projects: dict[str, Path], workers: int) -> list[Server]:
     uvicorn_project, gunicorn_project = projects["uvicorn"], projects["gunicorn"]
     python = uvicorn_project / ".venv" / "bin" / "python"
     servers = []
-    port = free_port()
-    servers.append(
-        Server(
-            f"baseline-w{workers}",
-            "(a) bare FastAPI, Uvicorn, no access log",
-            "baseline",
-            workers,
-            "/",
-            uvicorn_cmd(python, "bare_fastapi:app", workers, port),
-            env=tools_env(),
-            port=port,
-        )
-    )
-    port = free_port()
-    servers.append(
-        Server(
-            f"ceiling-w{workers}",
-            "(b) raw ASGI callable, Uvicorn",
-            "ceiling",
-            workers,
-            "/",
-            uvicorn_cmd(python, "raw_asgi:app", workers, port),
-            env=tools_env(),
-            port=port,
-        )
-    )
+    references = [
+        ("baseline", "(a) bare FastAPI, Uvicorn, no access log", "baseline", "bare_fastapi:app", False),
+        ("ceiling", "(b) raw ASGI callable, Uvicorn", "ceiling", "raw_asgi:app", False),
+    ]
     if workers == 1:
+        references.append(
+            ("uvicorn-access-log", "bare FastAPI + Uvicorn's own access log", "reference", "bare_fastapi:app", True)
+        )
+    for key, label, kind, app, access_log in references:
         port = free_port()
         servers.append(
             Server(
-                f"uvicorn-access-log-w{workers}",
-                "bare FastAPI + Uvicorn's own access log",
-                "reference",
+                f"{key}-w{workers}",
+                label,
+                kind,
                 workers,
                 "/",
-                uvicorn_cmd(python, "bare_fastapi:app", workers, port, access_log=True),
+                uvicorn_cmd(python, app, workers, port, access_log=access_log),
                 env=tools_env(),
                 port=port,
             )
