@@ -287,7 +287,7 @@ WORKER_ENDED = re.compile(
 @dataclass
 class LoadFault:
     """wrk's figures for one fault, and how many workers ended while it ran (the fault's, plus any
-    recycled by max_requests: under wrk each worker reaches its limit every few seconds)."""
+    recycled by max_requests meanwhile)."""
 
     wrk: WrkResult
     workers_ended: int
@@ -367,17 +367,10 @@ def test_reload_replaces_every_worker(supervision: Supervision) -> None:
     assert supervision.reload.after.isdisjoint(supervision.reload.before)
 
 
-def test_reload_keeps_the_success_rate(supervision: Supervision) -> None:
-    assert supervision.reload.stream.success_rate >= TARGET_SUCCESS_RATE, supervision.reload.stream.failures
-
-
-def test_reload_loses_only_requests_caught_by_a_retiring_worker(supervision: Supervision) -> None:
-    # The one known loss (uvicorn 0.54, upstream Kludex/uvicorn#2757): a retiring worker closes a
-    # connection it accepted a moment before its listener closed but had not read yet. Each client
-    # holds one connection at a time, so each retiring worker can catch at most one per client.
-    stream = supervision.reload.stream
-
-    assert stream.failed <= stream.clients * len(supervision.reload.gone), stream.failures
+def test_reload_fails_no_request(supervision: Supervision) -> None:
+    # A retiring worker answers what reaches it while it drains (http_protocol.py), rather than
+    # resetting connections it has accepted but not read (upstream Kludex/uvicorn#2757).
+    assert supervision.reload.stream.failed == 0, supervision.reload.stream.failures
 
 
 def test_supervisor_exits_0_after_faults(supervision: Supervision) -> None:
@@ -400,9 +393,18 @@ def test_wrk_meets_no_error_status_time_out_or_refusal(load_fault: LoadFault) ->
     assert (wrk.non_2xx, wrk.timeouts, wrk.connect_errors) == (0, 0, 0), wrk.output
 
 
-def test_wrk_loses_requests_only_on_connections_of_ending_workers(load_fault: LoadFault) -> None:
-    # A killed worker cannot drain; a retiring one (reload, max_requests) closes its idle keep-alive
-    # connections, and a client sending on one at that instant gets a reset (RFC 9112 9.3.1: clients
-    # retry such idempotent requests; wrk does not). So at most one request per connection per
-    # ending worker; a gap in service would show as time-outs or refusals instead.
-    assert load_fault.wrk.failed <= WRK_CONNECTIONS * load_fault.workers_ended, load_fault.wrk.output
+def test_wrk_loses_requests_only_on_connections_of_a_killed_worker(gunicorn_supervision: Supervision) -> None:
+    # A killed worker cannot drain: at most the one request in flight on each of its connections.
+    fault = gunicorn_supervision.wrk_kill
+    assert fault is not None
+
+    assert fault.wrk.failed <= WRK_CONNECTIONS * fault.workers_ended, fault.wrk.output
+
+
+def test_wrk_loses_no_request_to_a_reload(gunicorn_supervision: Supervision) -> None:
+    # Retiring workers (the reload's, and any recycled after max_requests meanwhile) drain: each
+    # keep-alive connection gets its next answer with Connection: close, and wrk reconnects.
+    fault = gunicorn_supervision.wrk_reload
+    assert fault is not None
+
+    assert fault.wrk.failed == 0, fault.wrk.output

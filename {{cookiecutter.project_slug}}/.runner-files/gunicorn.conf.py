@@ -28,9 +28,10 @@ timeout = 30
 graceful_timeout = settings.graceful_timeout
 keepalive = settings.keep_alive_timeout
 # Recycle workers now and then so slow leaks cannot grow forever; jitter keeps them from all
-# restarting at once. Rarely: a retiring Uvicorn worker drops the few keep-alive requests it has
-# accepted but not read yet (https://github.com/Kludex/uvicorn/issues/2757).
-max_requests = 100_000
+# restarting at once. A retiring worker drains without failing a request (http_protocol.py). With a
+# single worker, though, Gunicorn starts the replacement only once the old one has gone, so every
+# recycle would pause the service while the app imports: no recycling then.
+max_requests = 100_000 if workers > 1 else 0
 max_requests_jitter = 10_000
 # Heartbeat files on a RAM disk: a slow or full disk must not look like a hung worker.
 # Only Gunicorn's own heartbeat files live here (ruff S108 and bandit B108 flag any /dev/shm path).

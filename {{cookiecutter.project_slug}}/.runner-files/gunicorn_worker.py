@@ -16,7 +16,7 @@ from typing import Any
 
 from uvicorn_worker import UvicornWorker  # type: ignore[import-untyped]  # no type hints shipped
 
-from {{ cookiecutter.package_name }}.http_limits import HTTP_PROTOCOL
+from {{ cookiecutter.package_name }}.http_protocol import HTTP_PROTOCOL
 from {{ cookiecutter.package_name }}.settings import get_settings
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import uvicorn
 
-from {{ cookiecutter.package_name }}.http_limits import HTTP_PROTOCOL
+from {{ cookiecutter.package_name }}.http_protocol import HTTP_PROTOCOL
 from {{ cookiecutter.package_name }}.logging_config import logging_config
 from {{ cookiecutter.package_name }}.settings import Settings, load_settings_or_exit
 
@@ -38,7 +38,7 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
         "timeout_graceful_shutdown": settings.graceful_timeout,
         # Past this many connections plus in-flight requests per worker: an immediate 503.
         "limit_concurrency": settings.limit_concurrency or None,
-        # Request line plus headers: the httptools protocol of http_limits.py enforces it, and h11
+        # Request line plus headers: the httptools protocol of http_protocol.py enforces it, and h11
         # (if chosen with --http h11) through its own limit.
         "h11_max_incomplete_event_size": settings.max_header_bytes,
         "log_config": logging_config(settings),

@@ -7,7 +7,7 @@ from gunicorn.config import Config  # type: ignore[import-untyped]
 from gunicorn.glogging import Logger  # type: ignore[import-untyped]
 
 from {{ cookiecutter.package_name }}.gunicorn_worker import LimitedUvicornWorker
-from {{ cookiecutter.package_name }}.http_limits import HTTP_PROTOCOL
+from {{ cookiecutter.package_name }}.http_protocol import HTTP_PROTOCOL
 from {{ cookiecutter.package_name }}.settings import ENV_PREFIX
 
 

@@ -39,6 +39,19 @@ def test_workers_are_uvicorn_workers() -> None:
     assert load_config()["worker_class"] == f"{worker.__module__}.{worker.__qualname__}"
 
 
+def test_a_single_worker_is_never_recycled(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Its replacement would start only after it left: a pause in service at every recycle.
+    monkeypatch.setenv("WEB_CONCURRENCY", "1")
+
+    assert load_config()["max_requests"] == 0
+
+
+def test_workers_are_recycled_when_there_are_several(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WEB_CONCURRENCY", "2")
+
+    assert load_config()["max_requests"] >= 100_000
+
+
 def test_keep_alive_outlasts_a_load_balancers_60_second_idle_timeout() -> None:
     assert load_config()["keepalive"] > 60
 

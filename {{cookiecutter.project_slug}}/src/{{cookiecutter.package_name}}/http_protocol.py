@@ -1,0 +1,147 @@
+"""Uvicorn's httptools protocol with a header size limit and a drain that loses no request.
+
+Header limit: httptools (the fast parser `uvicorn[standard]` brings) has no size limit of its own:
+it buffers a header of any length. This protocol answers 431 and closes the connection when a
+request line plus headers pass the `max_header_bytes` setting: counted exactly as the parser reports
+them, and, so that a worker never buffers megabytes first, also by the bytes received while headers
+are incomplete. (Uvicorn's h11 parser has `h11_max_incomplete_event_size` instead; server.py sets
+both.)
+
+Drain: when a server stops (SIGTERM, a reload, a worker recycled after max_requests), Uvicorn
+closes every connection that has no request in progress at once, including one whose request is
+already on its way or in the socket buffer, unread: that client gets a reset
+(https://github.com/Kludex/uvicorn/issues/2757). Here such a connection stays open for
+DRAIN_GRACE_SECONDS: a request that arrives meanwhile is answered, with `Connection: close`, and
+then the connection closes; a connection with nothing to say is closed when the grace ends.
+
+Uvicorn loads it by import string: `http=HTTP_PROTOCOL`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from typing import Any
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.server import ServerState
+
+from {{ cookiecutter.package_name }}.settings import get_settings
+
+HTTP_PROTOCOL = f"{__name__}:HttpProtocol"
+
+# Long enough for a request a client sent just before the close to arrive (a round trip, even
+# across a continent); short enough that an idle keep-alive connection barely delays a stop.
+DRAIN_GRACE_SECONDS = 0.5
+
+RESPONSE_431 = (
+    b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
+    b"content-type: text/plain; charset=utf-8\r\n"
+    b"content-length: 31\r\n"
+    b"connection: close\r\n"
+    b"\r\n"
+    b"Request header fields too large"
+)
+
+# Servers that have begun to stop: a connection whose connection_made runs after the server asked
+# the open ones to shut down (accepted in the same loop turn) drains as well.
+draining_servers: weakref.WeakSet[ServerState] = weakref.WeakSet()
+
+
+class HeadersTooLargeError(Exception):
+    """Raised from a parser callback; the parser error it becomes is answered with 431."""
+
+
+class HttpProtocol(HttpToolsProtocol):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.max_header_bytes = get_settings().max_header_bytes
+        self.awaiting_headers = True
+        self.headers_completed = False
+        self.received_while_awaiting = 0
+        self.header_bytes = 0
+        self.refusing = False
+        self.draining = False
+        self.drain_timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        if self.server_state in draining_servers:
+            self.shutdown()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.drain_timer is not None:
+            self.drain_timer.cancel()
+        super().connection_lost(exc)
+
+    # --- header limit ------------------------------------------------------------------------------
+
+    def data_received(self, data: bytes) -> None:
+        self.headers_completed = False
+        super().data_received(data)
+        # A chunk that ends with headers still incomplete (and completed none) is all header bytes.
+        if self.awaiting_headers and not self.headers_completed and not self.transport.is_closing():
+            self.received_while_awaiting += len(data)
+            if self.received_while_awaiting > self.max_header_bytes:
+                self.refuse()
+
+    def on_message_begin(self) -> None:
+        self.header_bytes = 0
+        super().on_message_begin()
+
+    def on_url(self, url: bytes) -> None:
+        self.header_bytes += len(url)
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.header_bytes += len(name) + len(value) + 4  # ": " and CRLF
+        super().on_header(name, value)
+
+    def on_headers_complete(self) -> None:
+        self.awaiting_headers = False
+        self.headers_completed = True
+        self.received_while_awaiting = 0
+        if self.header_bytes > self.max_header_bytes:
+            self.refusing = True
+            raise HeadersTooLargeError
+        super().on_headers_complete()
+        if self.draining and self.cycle is not None:
+            self.cycle.keep_alive = False  # answered with Connection: close, then closed
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        self.awaiting_headers = True
+
+    def send_400_response(self, msg: str) -> None:
+        if self.refusing:
+            self.refuse()
+        else:
+            super().send_400_response(msg)
+
+    def refuse(self) -> None:
+        self.logger.warning("Request headers larger than %d bytes: refused", self.max_header_bytes)
+        self.transport.write(RESPONSE_431)
+        self.transport.close()
+
+    # --- drain -------------------------------------------------------------------------------------
+
+    def shutdown(self) -> None:
+        """Called by the server on each open connection when it begins to stop."""
+        draining_servers.add(self.server_state)
+        if self.draining:
+            return
+        self.draining = True
+        if self.cycle is not None and not self.cycle.response_complete:
+            self.cycle.keep_alive = False  # the request in progress is answered, then the connection closes
+        else:
+            self.drain_timer = self.loop.call_later(DRAIN_GRACE_SECONDS, self.close_if_idle)
+
+    def close_if_idle(self) -> None:
+        if self.transport.is_closing():
+            return
+        if self.received_while_awaiting:
+            # Part of a request has arrived: wait for the rest (the server's graceful timeout bounds it).
+            self.drain_timer = self.loop.call_later(DRAIN_GRACE_SECONDS, self.close_if_idle)
+        elif self.cycle is None or self.cycle.response_complete:
+            self.transport.close()
+        # Otherwise a request arrived in the grace: its answer closes the connection.
