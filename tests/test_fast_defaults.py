@@ -30,7 +30,7 @@ from fastapi.routing import APIRoute
 from PKG.logging_config import AccessLog
 from PKG.main import create_app
 from PKG.routers import health, root
-from PKG.server import uvicorn_options
+from PKG.server import APP_LOADER, uvicorn_options
 from PKG.settings import Settings
 
 settings = Settings(_env_file=None)
@@ -41,7 +41,7 @@ while layer is not None and len(stack) < 50:
     layer = getattr(layer, "app", None)
 options = uvicorn_options(settings)
 options.pop("workers")
-config = uvicorn.Config(app, **options)  # applies the project's logging config, as uvicorn.run does
+config = uvicorn.Config(APP_LOADER, **options)  # applies the project's logging config, as the server does
 config.load()
 loop = config.get_loop_factory()()
 loop.close()

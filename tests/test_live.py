@@ -229,6 +229,72 @@ def test_invalid_setting_starts_no_worker(invalid_setting: FailedStart) -> None:
     assert not any(mark in invalid_setting.log for mark in ("Booting worker", "Started server process"))
 
 
+FAIL_ON_IMPORT = """
+
+# Added by the template's test_live.py: the app fails to import when FAIL_APP_IMPORT names a file,
+# after noting the attempt there.
+import os
+
+if os.environ.get("FAIL_APP_IMPORT"):
+    with open(os.environ["FAIL_APP_IMPORT"], "a") as attempts:
+        attempts.write("attempt\\n")
+    raise RuntimeError("the app failed to import, on purpose")
+"""
+
+
+def add_import_failure(project: Path) -> None:
+    main = project / "src" / package_name(project) / "main.py"
+    main.write_text(main.read_text() + FAIL_ON_IMPORT)
+
+
+@dataclass
+class BrokenApp:
+    server_exit_code: int | None
+    seconds: float
+    import_attempts: int
+    log: str
+
+
+@pytest.fixture(scope="module", params=RUNNERS)
+def broken_app(
+    request: pytest.FixtureRequest, installed_project: Installer, tmp_path_factory: pytest.TempPathFactory
+) -> BrokenApp:
+    """`make run` with two workers, of an app whose import fails (a bug shipped, a dependency missing)."""
+    runner: str = request.param
+    project = installed_project(runner, variant="import-failure", customize=add_import_failure)
+    folder = tmp_path_factory.mktemp(f"broken-app-{runner}")
+    attempts = folder / "attempts"
+    server = LiveServer.start(
+        project, project_env(FAIL_APP_IMPORT=str(attempts), WEB_CONCURRENCY="2"), folder / "server.log"
+    )
+    try:
+        server.wait_exit(timeout=90)
+        seconds = time.monotonic() - server.started
+    finally:
+        server.close()
+    figure(f"{runner} make run: exit when the app fails to import, after", f"{seconds:.2f} s")
+    tries = len(attempts.read_text().splitlines()) if attempts.exists() else 0
+    return BrokenApp(server.server_exit_code(), seconds, tries, server.log())
+
+
+def test_app_that_fails_to_import_exits_non_zero(broken_app: BrokenApp) -> None:
+    # Not 0: systemd's Restart=on-failure and orchestrators must see a failure.
+    assert broken_app.server_exit_code not in (0, None), broken_app.log[-2000:]
+
+
+def test_app_that_fails_to_import_is_not_restarted_forever(broken_app: BrokenApp) -> None:
+    # Each of the two workers may try once; a supervisor restarting them would try again and again.
+    assert 1 <= broken_app.import_attempts <= 2, broken_app.log[-2000:]
+
+
+def test_app_that_fails_to_import_fails_promptly(broken_app: BrokenApp) -> None:
+    assert broken_app.seconds < 30
+
+
+def test_app_that_fails_to_import_logs_why(broken_app: BrokenApp) -> None:
+    assert "the app failed to import, on purpose" in broken_app.log
+
+
 # --- supervision: a killed worker, a reload --------------------------------------------------------
 
 

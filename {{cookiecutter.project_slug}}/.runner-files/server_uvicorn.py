@@ -7,22 +7,29 @@ every way of running the service uses the same options.
 from __future__ import annotations
 
 import logging
+import os
 import signal
+import sys
 from types import FrameType
 from typing import Any
 
 import uvicorn
+from starlette.types import ASGIApp
+from uvicorn.config import STARTUP_FAILURE
+from uvicorn.supervisors import Multiprocess
 
 from {{ cookiecutter.package_name }}.http_protocol import HTTP_PROTOCOL
 from {{ cookiecutter.package_name }}.logging_config import logging_config
 from {{ cookiecutter.package_name }}.settings import Settings, load_settings_or_exit
 
-APP = "{{ cookiecutter.package_name }}.main:app"
+# Uvicorn imports the app through load_app() in each worker (factory=True).
+APP_LOADER = f"{__name__}:load_app"
 WORKER_HEALTHCHECK_TIMEOUT = 30
 
 
 def uvicorn_options(settings: Settings) -> dict[str, Any]:
     return {
+        "factory": True,
         "host": settings.host,
         "port": settings.port,
         # More than 1 runs Uvicorn's supervisor, which restarts dead or hung workers.
@@ -64,13 +71,44 @@ def keep_serving_on_reload(signum: int, frame: FrameType | None) -> None:
     )
 
 
+def load_app() -> ASGIApp:
+    """Import the app. A failure exits with Uvicorn's startup-failure code, which tells its supervisor
+    to stop: any other exit code (an import error gives 1) makes it restart the worker forever."""
+    try:
+        from {{ cookiecutter.package_name }}.main import app  # noqa: PLC0415  # imported in the worker, not by the supervisor
+    except Exception:
+        logging.getLogger("uvicorn.error").exception("The app failed to load")
+        logging.shutdown()
+        # At once, without the interpreter's slow exit: meanwhile the worker's thread that answers
+        # the supervisor's health pings is already gone, and a ping sent then waits out the whole
+        # timeout_worker_healthcheck (30 s) before the supervisor sees the exit code.
+        os._exit(STARTUP_FAILURE)
+    return app
+
+
+def serve(config: uvicorn.Config) -> bool:
+    """Run Uvicorn as uvicorn.run() does; whether it started. (uvicorn.run() cannot say: with workers
+    it returns normally even when they failed to start, and the process would exit 0.)"""
+    if config.workers > 1:
+        supervisor = Multiprocess(config, sockets=[config.bind_socket()])
+        supervisor.run()
+        # The supervisor stops when a worker fails to start, and keeps that worker in its list.
+        return all(process.exitcode != STARTUP_FAILURE for process in supervisor.processes)
+    server = uvicorn.Server(config)
+    server.run()
+    return server.started
+
+
 def main() -> None:
     settings = load_settings_or_exit()
-    # After its graceful shutdown, a single Uvicorn process re-raises SIGTERM with this handler in
-    # place; without it the process dies by the signal, which `make run` and `docker run --init`
-    # report as a failure. (With workers, Uvicorn's supervisor installs its own handlers and exits 0.)
+    # After its graceful shutdown, a single Uvicorn process re-raises the stop signal (SIGTERM, or
+    # SIGINT from Ctrl-C) with these handlers in place; without them the process dies by the signal,
+    # which `make run` and `docker run --init` report as a failure, or prints a KeyboardInterrupt
+    # traceback. (With workers, Uvicorn's supervisor installs its own handlers and exits 0.)
     signal.signal(signal.SIGTERM, exit_successfully)
+    signal.signal(signal.SIGINT, exit_successfully)
     # A single Uvicorn process does not handle SIGHUP, which would kill it: the systemd unit's
     # ExecReload would crash the service. (With workers the supervisor handles it: rolling restart.)
     signal.signal(signal.SIGHUP, keep_serving_on_reload)
-    uvicorn.run(APP, **uvicorn_options(settings))
+    if not serve(uvicorn.Config(APP_LOADER, **uvicorn_options(settings))):
+        sys.exit(STARTUP_FAILURE)

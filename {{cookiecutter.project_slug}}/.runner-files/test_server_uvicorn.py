@@ -1,12 +1,18 @@
 from __future__ import annotations
 
+import os
 import signal
+import sys
+from typing import NoReturn
 
 import pytest
+from uvicorn.config import STARTUP_FAILURE
 
+from {{ cookiecutter.package_name }} import main
 from {{ cookiecutter.package_name }}.server import (
     exit_successfully,
     keep_serving_on_reload,
+    load_app,
     uvicorn_options,
 )
 from {{ cookiecutter.package_name }}.settings import Settings
@@ -55,3 +61,27 @@ def test_a_reload_signal_to_a_single_process_is_logged_and_survived(caplog: pyte
     keep_serving_on_reload(signal.SIGHUP, None)
 
     assert "SIGHUP ignored" in caplog.text
+
+
+def test_the_loader_gives_the_app() -> None:
+    assert load_app() is main.app
+
+
+def exit_at_once(code: int) -> NoReturn:
+    """Stands in for os._exit, which would end the test run."""
+    raise SystemExit(code)
+
+
+def test_an_app_that_fails_to_import_exits_with_uvicorns_startup_failure_code(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Code 3 stops Uvicorn's supervisor; with any other code it would restart the worker forever.
+    monkeypatch.setitem(sys.modules, main.__name__, None)  # the next import of it raises ImportError
+    monkeypatch.setattr(os, "_exit", exit_at_once)
+
+    with pytest.raises(SystemExit) as exited:
+        load_app()
+
+    assert exited.value.code == STARTUP_FAILURE
+
+
+def test_uvicorn_is_told_the_app_comes_from_a_factory(settings: Settings) -> None:
+    assert uvicorn_options(settings)["factory"] is True

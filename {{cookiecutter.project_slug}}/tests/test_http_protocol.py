@@ -12,7 +12,10 @@ from collections.abc import Iterator
 import pytest
 import uvicorn
 
-from {{ cookiecutter.package_name }}.http_protocol import DRAIN_GRACE_SECONDS, HTTP_PROTOCOL
+from {{ cookiecutter.package_name }}.http_protocol import (
+    DRAIN_GRACE_SECONDS,
+    HTTP_PROTOCOL,
+)
 from {{ cookiecutter.package_name }}.main import create_app
 from {{ cookiecutter.package_name }}.settings import Settings, get_settings
 
