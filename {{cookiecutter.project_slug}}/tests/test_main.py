@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import pytest
 from fastapi.testclient import TestClient
+from opentelemetry import trace
+from opentelemetry.trace import TracerProvider
 
 from {{ cookiecutter.package_name }}.main import app, create_app
 from {{ cookiecutter.package_name }}.settings import Settings
@@ -61,3 +63,21 @@ def test_access_log_can_be_switched_off(caplog: pytest.LogCaptureFixture) -> Non
         quiet_client.get("/")
 
     assert caplog.records == []
+
+
+@pytest.mark.parametrize(("telemetry", "looks_for_a_tracer"), [(False, False), (True, True)])
+def test_telemetry_setting_decides_whether_requests_look_for_a_tracer(
+    monkeypatch: pytest.MonkeyPatch, telemetry: bool, looks_for_a_tracer: bool
+) -> None:
+    # FastAPI looks for a configured OpenTelemetry provider on every request unless told not to.
+    lookups: list[str] = []
+    real_lookup = trace.get_tracer_provider
+
+    def counted_lookup() -> TracerProvider:
+        lookups.append("tracer provider")
+        return real_lookup()
+
+    monkeypatch.setattr(trace, "get_tracer_provider", counted_lookup)
+    TestClient(create_app(Settings(_env_file=None, telemetry=telemetry))).get("/")
+
+    assert bool(lookups) is looks_for_a_tracer

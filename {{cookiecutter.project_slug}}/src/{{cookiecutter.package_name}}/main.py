@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.telemetry import TelemetryConfig
 
 from {{ cookiecutter.package_name }} import __version__
 from {{ cookiecutter.package_name }}.lifespan import lifespan
@@ -11,14 +12,16 @@ from {{ cookiecutter.package_name }}.middleware import RequestContextMiddleware
 from {{ cookiecutter.package_name }}.routers import health, root
 from {{ cookiecutter.package_name }}.security import (
     PROBE_PATHS,
+    SECURITY_HEADERS,
     BodySizeLimitMiddleware,
     HostCheckMiddleware,
-    SecurityHeadersMiddleware,
     internal_error,
 )
 from {{ cookiecutter.package_name }}.settings import Settings, get_settings
 
 DESCRIPTION = {{ cookiecutter.description | py_str }}
+# FastAPI's instrumentation switched off, per-request check included (settings.telemetry).
+TELEMETRY_OFF: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False, "operation_spans": False}
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -29,6 +32,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         lifespan=lifespan,
         debug=settings.debug,
+        telemetry=None if settings.telemetry else TELEMETRY_OFF,
     )
     app.state.settings = settings
     app.state.readiness = "starting"
@@ -48,8 +52,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
     if "*" not in settings.allowed_hosts:
         app.add_middleware(HostCheckMiddleware, allowed_hosts=settings.allowed_hosts, exempt_paths=PROBE_PATHS)
-    app.add_middleware(SecurityHeadersMiddleware)
-    app.add_middleware(RequestContextMiddleware, access_log=settings.access_log)
+    app.add_middleware(RequestContextMiddleware, access_log=settings.access_log, response_headers=SECURITY_HEADERS)
     return app
 
 

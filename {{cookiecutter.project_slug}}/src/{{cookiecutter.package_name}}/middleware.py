@@ -1,16 +1,19 @@
-"""Pure ASGI middleware: a request id and one access log line per HTTP request.
+"""Pure ASGI middleware: a request id, the fixed response headers and one access log line per HTTP
+request.
 
 Pure ASGI rather than Starlette's `BaseHTTPMiddleware`, which costs time on every request and
 breaks streaming and background tasks in known ways. Every request passes through here, so each
-step is kept cheap (bench/run.py in the template measures it against bare FastAPI).
+step is kept cheap, and it is one layer rather than one per job: each layer wraps `send` again
+(bench/run.py in the template measures it against bare FastAPI).
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import re
 import time
+from collections.abc import Iterable
+from random import getrandbits
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -32,12 +35,22 @@ def incoming_request_id(scope: Scope) -> str | None:
     return None
 
 
+def new_request_id() -> str:
+    """128 random bits as 32 hex digits, like uuid4().hex at a sixth of the cost. An id needs to be
+    unique, not secret, so Python's generator will do (seeded from the OS in every process)."""
+    return f"{getrandbits(128):032x}"
+
+
 class RequestContextMiddleware:
     """Give each HTTP request an id (the client's X-Request-ID when valid, else a new one), echo it
-    in the response, and write one access log line when the response is done."""
+    in the response with `response_headers` (the security headers), and write one access log line
+    when the response is done."""
 
-    def __init__(self, app: ASGIApp, *, access_log: bool = True) -> None:
+    def __init__(
+        self, app: ASGIApp, *, access_log: bool = True, response_headers: Iterable[tuple[bytes, bytes]] = ()
+    ) -> None:
         self.app = app
+        self.response_headers = tuple(response_headers)
         # Built with the app's middleware at its first request, after the server configured logging.
         self.access_log = AccessLog(access_logger) if access_log else None
 
@@ -46,22 +59,21 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
 
-        # 128 random bits as 32 hex digits, like uuid4().hex at a quarter of the cost.
-        request_id = incoming_request_id(scope) or os.urandom(16).hex()
-        request_id_header = (REQUEST_ID_HEADER, request_id.encode("ascii"))
+        request_id = incoming_request_id(scope) or new_request_id()
+        added_headers = (*self.response_headers, (REQUEST_ID_HEADER, request_id.encode("ascii")))
         token = request_id_var.set(request_id)
         started = time.perf_counter()
         status = 500  # what the client sees if the app fails before answering
 
-        async def send_with_request_id(message: Message) -> None:
+        async def send_with_headers(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message["headers"] = [*message.get("headers", ()), request_id_header]
+                message["headers"] = [*message.get("headers", ()), *added_headers]
             await send(message)
 
         try:
-            await self.app(scope, receive, send_with_request_id)
+            await self.app(scope, receive, send_with_headers)
         finally:
             if self.access_log is not None and scope["path"] not in UNLOGGED_PATHS:
                 client = scope.get("client")

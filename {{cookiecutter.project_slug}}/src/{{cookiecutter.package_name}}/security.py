@@ -1,4 +1,5 @@
-"""Pure ASGI hardening: security headers, a request body limit, the Host check, a safe 500.
+"""Pure ASGI hardening: a request body limit, the Host check, a safe 500, and the security headers
+(which RequestContextMiddleware adds to every response, in the same step as the request id).
 
 Each piece does the least per request (a header scan, no copies) because every request pays it;
 main.py adds only the ones the settings turn on.
@@ -16,7 +17,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 # Answered whatever the Host header: orchestrators probe with the pod's address.
 PROBE_PATHS = frozenset({"/livez", "/readyz"})
-# Safe for an API and for the /docs page (which loads its scripts from a CDN, so no script policy).
+# Added to every response. Safe for an API and for the /docs page (which loads its scripts from a
+# CDN, so no script policy).
 SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
     (b"x-content-type-options", b"nosniff"),
     (b"x-frame-options", b"DENY"),
@@ -24,25 +26,6 @@ SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
     (b"referrer-policy", b"no-referrer"),
     (b"cross-origin-opener-policy", b"same-origin"),
 )
-
-
-class SecurityHeadersMiddleware:
-    """Add SECURITY_HEADERS to every HTTP response."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", ()), *SECURITY_HEADERS]
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
 
 
 class BodyTooLargeError(HTTPException):
