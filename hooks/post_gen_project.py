@@ -55,6 +55,7 @@ RUNNER_FILES: dict[str, dict[str, str]] = {
     },
 }
 NEEDS_LOCK_FILE = {"docker"}
+LOCK_TIMEOUT_SECONDS = 120
 LOCK_NOTE = "run `make lock` before the first `make image`: the image installs the versions in uv.lock (commit it)"
 
 # Optional features: answer -> {path in the project: file in STAGING_DIR}, installed when the answer
@@ -325,28 +326,49 @@ def check_generated_files(paths: list[Path]) -> None:
         raise GenerationError("; ".join(problems))
 
 
-def lock_dependencies() -> str:
-    """Try `uv lock` for the Docker build; what happened, as a note. Never fails the generation."""
+def start_lock() -> subprocess.Popen[str] | str:
+    """Start `uv lock` for the Docker build, to run while the other steps do; or, when it cannot
+    start, the note saying so."""
     uv = shutil.which("uv")
     if uv is None:
         return f"uv not found: {LOCK_NOTE}"
     # Locking must not download a Python interpreter in the middle of a bake.
     env = {**os.environ, "UV_PYTHON_DOWNLOADS": "never"}
     try:
-        result = subprocess.run(
-            [uv, "lock", "--quiet"], capture_output=True, text=True, timeout=120, check=False, env=env
+        return subprocess.Popen(
+            [uv, "lock", "--quiet"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env
         )
-    except (OSError, subprocess.TimeoutExpired) as error:
-        return f"uv lock did not finish ({error}): {LOCK_NOTE}"
-    if result.returncode != 0:
-        reason = (result.stderr.strip().splitlines() or ["unknown error"])[-1]
+    except OSError as error:
+        return f"uv lock did not start ({error}): {LOCK_NOTE}"
+
+
+def finish_lock(lock: subprocess.Popen[str] | str) -> str:
+    """Wait for `uv lock`; what happened, as a note. Never fails the generation."""
+    if isinstance(lock, str):
+        return lock
+    try:
+        _, errors = lock.communicate(timeout=LOCK_TIMEOUT_SECONDS)
+    except subprocess.TimeoutExpired:
+        stop_lock(lock)
+        return f"uv lock did not finish in {LOCK_TIMEOUT_SECONDS} s: {LOCK_NOTE}"
+    if lock.returncode != 0:
+        reason = (errors.strip().splitlines() or ["unknown error"])[-1]
         return f"uv lock failed ({reason}): {LOCK_NOTE}"
     return "wrote uv.lock with uv (commit it: the image installs exactly these versions)"
+
+
+def stop_lock(lock: subprocess.Popen[str] | str) -> None:
+    if not isinstance(lock, str):
+        lock.kill()
+        lock.communicate()
 
 
 def main() -> int:
     runner = ANSWERS["runner"]
     notes = []
+    # pyproject.toml is in place already: uv locks while the steps below run (about half a second
+    # of the bake, mostly waiting on the package index).
+    lock = start_lock() if runner in NEEDS_LOCK_FILE and not Path("uv.lock").exists() else None
     try:
         check_staging_matches_table()
         installed = install_runner_files(runner)
@@ -357,14 +379,16 @@ def main() -> int:
             installed.append(CRUFT_FILE)
         check_generated_files(files_written_this_run(installed))
     except (GenerationError, OSError) as error:
+        if lock is not None:
+            stop_lock(lock)
         print(f"error: generated project is broken: {error}", file=sys.stderr)
         return 1
     for note in notes:
         print(f"note: {note}")
     for path, owner in other_answers_leftovers(runner):
         print(f"note: {path} belongs to {owner} and was kept (delete it if unused)")
-    if runner in NEEDS_LOCK_FILE and not Path("uv.lock").exists():
-        print(f"note: {lock_dependencies()}")
+    if lock is not None:
+        print(f"note: {finish_lock(lock)}")
     return 0
 
 
