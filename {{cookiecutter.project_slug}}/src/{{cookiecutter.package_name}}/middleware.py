@@ -10,10 +10,10 @@ step is kept cheap, and it is one layer rather than one per job: each layer wrap
 from __future__ import annotations
 
 import logging
+import os
 import re
 import time
 from collections.abc import Iterable
-from random import getrandbits
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -36,9 +36,8 @@ def incoming_request_id(scope: Scope) -> str | None:
 
 
 def new_request_id() -> str:
-    """128 random bits as 32 hex digits, like uuid4().hex at a sixth of the cost. An id needs to be
-    unique, not secret, so Python's generator will do (seeded from the OS in every process)."""
-    return f"{getrandbits(128):032x}"
+    """128 random bits as 32 hex digits, like uuid4().hex at a quarter of the cost."""
+    return os.urandom(16).hex()
 
 
 class RequestContextMiddleware:
