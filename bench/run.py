@@ -14,7 +14,8 @@ What it does:
    (b) ceiling: a raw ASGI callable under Uvicorn (bench/apps/raw_asgi.py);
    the generated projects with their own `make run`, logging as shipped (access log on), and the
    uvicorn one again with <PKG>_ACCESS_LOG=false; with 1 worker also bare FastAPI with Uvicorn's
-   own access log, for reference. Cold start (exec to the first /readyz 200) is timed at each start.
+   own access log, and with its route on an included APIRouter (the layout the service uses), for
+   reference. Cold start (exec to the first /readyz 200) is timed at each start.
 3. Loads them with wrk in rounds, interleaved (A/B/A/B, the order rotating each round), so every
    configuration sees the same machine; reports the median requests/s of the rounds, p50/p99
    latency, non-2xx/3xx and socket errors, RSS per worker after the load, and the ratio to (a).
@@ -511,9 +512,10 @@ def host_servers(projects: dict[str, Path], workers: int) -> list[Server]:
         ("ceiling", "(b) raw ASGI callable, Uvicorn", "ceiling", "raw_asgi:app", False),
     ]
     if workers == 1:
-        references.append(
-            ("uvicorn-access-log", "bare FastAPI + Uvicorn's own access log", "reference", "bare_fastapi:app", True)
-        )
+        references += [
+            ("uvicorn-access-log", "bare FastAPI + Uvicorn's own access log", "reference", "bare_fastapi:app", True),
+            ("included-router", "bare FastAPI, route on an included APIRouter", "reference", "bare_fastapi_router:app", False),
+        ]
     for key, label, kind, app, access_log in references:
         port = free_port()
         servers.append(

@@ -183,8 +183,8 @@ def test_gunicorn_workers_keep_the_apps_access_log(installed_project: Callable[.
 
 
 def test_gunicorn_workers_are_recycled_rarely_if_at_all(installed_project: Callable[..., Path]) -> None:
-    """Each recycled worker is a cold start with its connections dropped: at 10_000 requests that was
-    every few seconds under load (socket errors and p99 spikes in bench/run.py)."""
+    """Each recycled worker is a cold start: at 10_000 requests that was every few seconds under load
+    (p99 spikes in bench/run.py)."""
     max_requests = probe(installed_project, "gunicorn", GUNICORN_PROBE)["max_requests"]
 
     assert max_requests == 0 or max_requests >= 100_000
