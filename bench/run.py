@@ -514,7 +514,13 @@ def host_servers(projects: dict[str, Path], workers: int) -> list[Server]:
     if workers == 1:
         references += [
             ("uvicorn-access-log", "bare FastAPI + Uvicorn's own access log", "reference", "bare_fastapi:app", True),
-            ("included-router", "bare FastAPI, route on an included APIRouter", "reference", "bare_fastapi_router:app", False),
+            (
+                "included-router",
+                "bare FastAPI, route on an included APIRouter",
+                "reference",
+                "bare_fastapi_router:app",
+                False,
+            ),
         ]
     for key, label, kind, app, access_log in references:
         port = free_port()

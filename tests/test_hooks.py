@@ -232,9 +232,7 @@ def fake_uv(folder: Path, script: str) -> str:
     return str(uv)
 
 
-def test_lock_step_reports_uvs_own_error(
-    post_gen: ModuleType, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
+def test_lock_step_reports_uvs_own_error(post_gen: ModuleType, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     uv = fake_uv(tmp_path, "echo 'error: no interpreter found' >&2; exit 2")
     monkeypatch.setattr(post_gen.shutil, "which", lambda _name: uv)
 

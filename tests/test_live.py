@@ -192,6 +192,16 @@ class FailedStart:
         return [line for line in self.log.splitlines() if line.startswith("error:")]
 
 
+def run_until_it_exits(project: Path, env: dict[str, str], log: Path) -> tuple[LiveServer, float]:
+    """`make run` left to end by itself (a failed start): the server, and seconds until it ended."""
+    server = LiveServer.start(project, env, log)
+    try:
+        server.wait_exit(timeout=90)
+        return server, time.monotonic() - server.started
+    finally:
+        server.close()
+
+
 @pytest.fixture(scope="module", params=RUNNERS)
 def invalid_setting(
     request: pytest.FixtureRequest, installed_project: Installer, tmp_path_factory: pytest.TempPathFactory
@@ -202,12 +212,7 @@ def invalid_setting(
     project = installed_project(runner)
     setting = f"{package_name(project).upper()}_LOG_LEVEL"
     log = tmp_path_factory.mktemp(f"bad-setting-{runner}") / "server.log"
-    server = LiveServer.start(project, project_env(**{setting: "loud", "WEB_CONCURRENCY": "2"}), log)
-    try:
-        server.wait_exit(timeout=60)
-        seconds = time.monotonic() - server.started
-    finally:
-        server.close()
+    server, seconds = run_until_it_exits(project, project_env(**{setting: "loud", "WEB_CONCURRENCY": "2"}), log)
     figure(f"{runner} make run: exit on an invalid setting after", f"{seconds:.2f} s")
     return FailedStart(setting=setting, server_exit_code=server.server_exit_code(), seconds=seconds, log=server.log())
 
@@ -264,14 +269,8 @@ def broken_app(
     project = installed_project(runner, variant="import-failure", customize=add_import_failure)
     folder = tmp_path_factory.mktemp(f"broken-app-{runner}")
     attempts = folder / "attempts"
-    server = LiveServer.start(
-        project, project_env(FAIL_APP_IMPORT=str(attempts), WEB_CONCURRENCY="2"), folder / "server.log"
-    )
-    try:
-        server.wait_exit(timeout=90)
-        seconds = time.monotonic() - server.started
-    finally:
-        server.close()
+    env = project_env(FAIL_APP_IMPORT=str(attempts), WEB_CONCURRENCY="2")
+    server, seconds = run_until_it_exits(project, env, folder / "server.log")
     figure(f"{runner} make run: exit when the app fails to import, after", f"{seconds:.2f} s")
     tries = len(attempts.read_text().splitlines()) if attempts.exists() else 0
     return BrokenApp(server.server_exit_code(), seconds, tries, server.log())

@@ -4,9 +4,8 @@ router stays a nested node that every request is matched through
 (https://github.com/fastapi/fastapi/pull/15745): this row shows what that costs by itself.
 """
 
-from fastapi import APIRouter, FastAPI
-
 from bare_fastapi import read_root
+from fastapi import APIRouter, FastAPI
 
 router = APIRouter()
 router.get("/")(read_root)

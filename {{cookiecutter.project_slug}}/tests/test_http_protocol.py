@@ -115,18 +115,21 @@ def read_response(connection: socket.socket) -> bytes:
     return b"".join(chunks)
 
 
-def test_request_sent_on_a_new_connection_while_stopping_is_answered() -> None:
-    # A client that connected just before the stop and sends its request a moment later: Uvicorn
-    # alone resets such a connection (https://github.com/Kludex/uvicorn/issues/2757).
+def request_on_a_connection_opened_before_the_stop() -> bytes:
+    """Connect, let the server begin to stop, then send a request: the whole answer."""
     with (
         running_server() as (server, _, port),
         socket.create_connection(("127.0.0.1", port), timeout=10) as connection,
     ):
         begin_stop(server, port)
         connection.sendall(GET_ROOT)
-        response = read_response(connection)
+        return read_response(connection)
 
-    assert response.startswith(b"HTTP/1.1 200 OK\r\n")
+
+def test_request_sent_on_a_new_connection_while_stopping_is_answered() -> None:
+    # A client that connected just before the stop and sends its request a moment later: Uvicorn
+    # alone resets such a connection (https://github.com/Kludex/uvicorn/issues/2757).
+    assert request_on_a_connection_opened_before_the_stop().startswith(b"HTTP/1.1 200 OK\r\n")
 
 
 def test_request_on_an_idle_keep_alive_connection_while_stopping_is_answered() -> None:
@@ -144,15 +147,7 @@ def test_request_on_an_idle_keep_alive_connection_while_stopping_is_answered() -
 
 
 def test_answer_while_stopping_closes_the_connection() -> None:
-    with (
-        running_server() as (server, _, port),
-        socket.create_connection(("127.0.0.1", port), timeout=10) as connection,
-    ):
-        begin_stop(server, port)
-        connection.sendall(GET_ROOT)
-        response = read_response(connection)
-
-    assert b"\r\nconnection: close\r\n" in response.lower()
+    assert b"\r\nconnection: close\r\n" in request_on_a_connection_opened_before_the_stop().lower()
 
 
 def test_silent_connection_is_closed_after_the_grace() -> None:
