@@ -27,6 +27,7 @@ import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from starlette.middleware.base import BaseHTTPMiddleware
 from fastapi.routing import APIRoute
+from starlette.routing import Route
 from PKG.logging_config import AccessLog
 from PKG.main import create_app
 from PKG.routers import health, root
@@ -55,6 +56,7 @@ print(json.dumps({
     "app_access_log_has_handlers": logging.getLogger("PKG.access").hasHandlers(),
     "app_access_log_enabled": logging.getLogger("PKG.access").isEnabledFor(logging.INFO),
     "routes_without_response_model": [route.path for route in routes if route.response_model is None],
+    "nested_routes": [type(route).__name__ for route in app.router.routes if not isinstance(route, Route)],
     "access_log_skips_the_record": AccessLog(logging.getLogger("PKG.access")).direct is not None,
 }))
 """
@@ -117,9 +119,9 @@ def test_no_base_http_middleware_in_the_stack(installed_project: Callable[..., P
 
 
 @pytest.mark.parametrize("runner", UVICORN_RUNNERS)
-def test_the_request_context_middleware_is_in_the_stack(installed_project: Callable[..., Path], runner: str) -> None:
+def test_the_edge_middleware_is_in_the_stack(installed_project: Callable[..., Path], runner: str) -> None:
     """So the check above walked the real stack, not an empty one."""
-    assert "RequestContextMiddleware" in probe(installed_project, runner, UVICORN_PROBE)["stack"]
+    assert "EdgeMiddleware" in probe(installed_project, runner, UVICORN_PROBE)["stack"]
 
 
 @pytest.mark.parametrize("runner", UVICORN_RUNNERS)
@@ -158,6 +160,11 @@ def test_gunicorn_access_lines_take_the_fast_path(installed_project: Callable[..
 def test_every_template_route_declares_its_response_model(installed_project: Callable[..., Path]) -> None:
     """A declared return type makes FastAPI serialise with pydantic's compiled core."""
     assert probe(installed_project, "uvicorn", UVICORN_PROBE)["routes_without_response_model"] == []
+
+
+def test_template_routes_are_on_the_app_not_nested(installed_project: Callable[..., Path]) -> None:
+    """An included router that stays nested is searched on every request (routing.py)."""
+    assert probe(installed_project, "uvicorn", UVICORN_PROBE)["nested_routes"] == []
 
 
 def test_gunicorn_workers_are_uvicorn_workers(installed_project: Callable[..., Path]) -> None:

@@ -1,13 +1,13 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 import pytest
 from fastapi import Request
 from fastapi.testclient import TestClient
 
 from {{ cookiecutter.package_name }}.main import create_app
-from {{ cookiecutter.package_name }}.security import SECURITY_HEADERS
+from {{ cookiecutter.package_name }}.security import DOCUMENT_HEADERS, SECURITY_HEADERS
 from {{ cookiecutter.package_name }}.settings import Settings
 
 
@@ -15,13 +15,26 @@ def client_for(**settings: object) -> TestClient:
     return TestClient(create_app(Settings(_env_file=None, **settings)), raise_server_exceptions=False)  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("path", ["/", "/no-such-page"])
-def test_every_response_carries_the_security_headers(client: TestClient, path: str) -> None:
-    headers = client.get(path).headers
+def header_values(headers: Mapping[str, str], expected: tuple[tuple[bytes, bytes], ...]) -> dict[str, str | None]:
+    return {name.decode(): headers.get(name.decode()) for name, _ in expected}
 
-    assert {name.decode(): headers.get(name.decode()) for name, _ in SECURITY_HEADERS} == {
-        name.decode(): value.decode() for name, value in SECURITY_HEADERS
-    }
+
+def as_text(expected: tuple[tuple[bytes, bytes], ...]) -> dict[str, str | None]:
+    return {name.decode(): value.decode() for name, value in expected}
+
+
+@pytest.mark.parametrize("path", ["/", "/no-such-page", "/docs"])
+def test_every_response_carries_the_security_headers(client: TestClient, path: str) -> None:
+    assert header_values(client.get(path).headers, SECURITY_HEADERS) == as_text(SECURITY_HEADERS)
+
+
+@pytest.mark.parametrize("path", ["/docs", "/redoc"])
+def test_html_pages_carry_the_document_headers(client: TestClient, path: str) -> None:
+    assert header_values(client.get(path).headers, DOCUMENT_HEADERS) == as_text(DOCUMENT_HEADERS)
+
+
+def test_json_responses_skip_the_document_headers(client: TestClient) -> None:
+    assert header_values(client.get("/").headers, DOCUMENT_HEADERS) == dict.fromkeys(as_text(DOCUMENT_HEADERS))
 
 
 # --- request body size ------------------------------------------------------------------------------
@@ -68,6 +81,18 @@ def test_streamed_body_within_the_limit_is_served(echo_client: TestClient) -> No
 
 def test_oversized_body_is_refused_before_routing() -> None:
     assert client_for(max_body_bytes=1).post("/", content=b"xx").status_code == 413
+
+
+def test_refused_body_closes_the_connection() -> None:
+    # The unread body must not be taken for the next request on the connection.
+    assert client_for(max_body_bytes=1).post("/", content=b"xx").headers["connection"] == "close"
+
+
+def test_refused_body_is_access_logged(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level("INFO", logger="{{ cookiecutter.package_name }}.access"):
+        client_for(max_body_bytes=1).post("/", content=b"xx")
+
+    assert '"POST / HTTP/1.1" 413' in caplog.text
 
 
 # --- Host header --------------------------------------------------------------------------------------

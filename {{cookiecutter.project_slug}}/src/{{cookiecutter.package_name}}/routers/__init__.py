@@ -1,1 +1,1 @@
-"""One module per resource; main.py includes each router."""
+"""One module per resource, each with its own router; main.py includes each (routing.include_flat)."""

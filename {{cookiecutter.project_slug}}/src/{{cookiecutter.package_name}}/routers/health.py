@@ -7,7 +7,9 @@ from typing import Literal
 from fastapi import APIRouter, Request, Response, status
 from pydantic import BaseModel
 
-router = APIRouter(tags=["health"])
+from {{ cookiecutter.package_name }}.routing import ReplayableRoute
+
+router = APIRouter(tags=["health"], route_class=ReplayableRoute)
 
 
 class Health(BaseModel):

@@ -3,7 +3,9 @@ from __future__ import annotations
 from fastapi import APIRouter
 from pydantic import BaseModel
 
-router = APIRouter(tags=["root"])
+from {{ cookiecutter.package_name }}.routing import ReplayableRoute
+
+router = APIRouter(tags=["root"], route_class=ReplayableRoute)
 
 
 class Message(BaseModel):
