@@ -132,14 +132,29 @@ def test_access_lines_take_the_standard_path_under_another_handler() -> None:
     assert direct_route_of(config) is None
 
 
-@pytest.mark.parametrize("formatter", [Formatter(TEXT_FORMAT), JsonFormatter()], ids=["text", "json"])
+@pytest.mark.parametrize(
+    "formatter",
+    [
+        Formatter(TEXT_FORMAT),
+        JsonFormatter(),
+        Formatter("%(message)s {braces} [%(name)s] name %(levelname)s %(message)s"),
+    ],
+    ids=["text", "json", "repeated-field-and-braces"],
+)
 def test_access_line_text_is_the_formatters(formatter: Formatter) -> None:
     record = make_record("hello")
     token = request_id_var.set("req-1")
     try:
         RequestIdFilter().filter(record)
-        fast = formatter.format_fields(record.created, "INFO", record.name, "hello")
+        fast = formatter.line_maker("INFO", record.name)(record.created, "hello")
     finally:
         request_id_var.reset(token)
 
     assert fast == formatter.format(record)
+
+
+@pytest.mark.parametrize(
+    "fmt", ["%(levelname)-8s %(message)s", "%(message)s 100%%", "%(process)d %(message)s"], ids=str
+)
+def test_formats_the_fast_path_cannot_fill_take_the_standard_one(fmt: str) -> None:
+    assert Formatter(fmt).formats_from_fields() is False

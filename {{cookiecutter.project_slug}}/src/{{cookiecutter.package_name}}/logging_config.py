@@ -13,6 +13,7 @@ import logging
 import re
 import sys
 import time
+from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any
 
@@ -52,23 +53,39 @@ class Formatter(logging.Formatter):
         return f"{text},{int(msecs):03d}"
 
     def formats_from_fields(self) -> bool:
-        """Whether format_fields() gives this formatter's text: its format uses only FIELDS."""
+        """Whether line_maker() gives this formatter's text: its format's fields are all plain
+        `%(name)s` ones of FIELDS."""
+        fmt = self._fmt or ""
+        fields = re.findall(r"%\((\w+)\)", fmt)
         return (
             isinstance(self._style, logging.PercentStyle)
             and not self.datefmt
-            and set(re.findall(r"%\((\w+)\)", self._fmt or "")) <= FIELDS
+            and "%%" not in fmt
+            and fields == PLAIN_FIELD.findall(fmt)
+            and set(fields) <= FIELDS
         )
 
-    def format_fields(self, created: float, levelname: str, name: str, message: str) -> str:
-        """The line format() writes for a record holding only these (and the current request id)."""
-        fields = {
-            "asctime": self.time_text(created, (created - int(created)) * 1000),
-            "levelname": levelname,
-            "name": name,
-            "request_id": request_id_var.get(),
-            "message": message,
-        }
-        return (self._fmt or "") % fields
+    def line_maker(self, levelname: str, name: str) -> Callable[[float, str], str]:
+        """A function giving, from a time and a message, the line format() writes for a record of
+        this level and logger holding only that (and the current request id). The fixed fields are
+        filled in here, once; each line is then one str.format call."""
+        fixed = {"levelname": levelname, "name": name}
+        template = ""
+        # Split by the fields' pattern: text, field name, text, field name, ..., text.
+        for index, part in enumerate(PLAIN_FIELD.split(self._fmt or "")):
+            if index % 2 == 0:
+                template += escape_braces(part)
+            elif part in fixed:
+                template += escape_braces(fixed[part])
+            else:
+                template += "{" + str(LINE_FIELDS.index(part)) + "}"
+        fill = template.format
+        time_text = self.time_text
+
+        def line(created: float, message: str) -> str:
+            return fill(time_text(created, (created - int(created)) * 1000), request_id_var.get(), message)
+
+        return line
 
 
 class JsonFormatter(Formatter):
@@ -93,8 +110,11 @@ class JsonFormatter(Formatter):
     def formats_from_fields(self) -> bool:
         return True
 
-    def format_fields(self, created: float, levelname: str, name: str, message: str) -> str:
-        return json.dumps(self.entry(created, levelname, name, message), ensure_ascii=False)
+    def line_maker(self, levelname: str, name: str) -> Callable[[float, str], str]:
+        def line(created: float, message: str) -> str:
+            return json.dumps(self.entry(created, levelname, name, message), ensure_ascii=False)
+
+        return line
 
 
 class StderrHandler(logging.Handler):
@@ -152,8 +172,15 @@ class StderrHandler(logging.Handler):
             stream.flush()
 
 
-# What Formatter.format_fields() can fill in.
+# What Formatter.line_maker() can fill in; of those, the ones that change from line to line.
 FIELDS = frozenset({"asctime", "levelname", "name", "request_id", "message"})
+LINE_FIELDS = ("asctime", "request_id", "message")
+PLAIN_FIELD = re.compile(r"%\((\w+)\)s")
+
+
+def escape_braces(text: str) -> str:
+    """Text as it reads in a str.format template (doubled braces)."""
+    return text.replace("{", "{" * 2).replace("}", "}" * 2)
 
 
 class AccessLog:
@@ -172,13 +199,17 @@ class AccessLog:
     def __init__(self, logger: logging.Logger) -> None:
         self.logger = logger
         self.direct = direct_route(logger)
+        self.write_line: Callable[[str], None] | None = None
+        if self.direct is not None:
+            handler, formatter = self.direct
+            self.write_line = handler.write_line
+            self.make_line = formatter.line_maker(logging.getLevelName(logging.INFO), logger.name)
 
     def write(self, message: str) -> None:
         if not self.logger.isEnabledFor(logging.INFO):
             return
-        if self.direct is not None:
-            handler, formatter = self.direct
-            handler.write_line(formatter.format_fields(time.time(), "INFO", self.logger.name, message))
+        if self.write_line is not None:
+            self.write_line(self.make_line(time.time(), message))
             return
         # No caller lookup (Logger.info walks the stack for it): this record's place is always the same.
         self.logger.handle(self.logger.makeRecord(self.logger.name, logging.INFO, __file__, 0, message, (), None))
