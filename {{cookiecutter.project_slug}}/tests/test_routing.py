@@ -11,7 +11,11 @@ from pydantic import BaseModel
 
 from {{ cookiecutter.package_name }}.main import app
 from {{ cookiecutter.package_name }}.routers import health, root
-from {{ cookiecutter.package_name }}.routing import ReplayableRoute, include_flat, replayable_routes
+from {{ cookiecutter.package_name }}.routing import (
+    ReplayableRoute,
+    include_flat,
+    replayable_routes,
+)
 
 
 class Item(BaseModel):

@@ -18,7 +18,10 @@ from collections.abc import Iterable
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from {{ cookiecutter.package_name }}.logging_config import AccessLog, request_id_var
-from {{ cookiecutter.package_name }}.security import limited_receive, send_body_too_large
+from {{ cookiecutter.package_name }}.security import (
+    limited_receive,
+    send_body_too_large,
+)
 
 access_logger = logging.getLogger("{{ cookiecutter.package_name }}.access")
 
