@@ -28,6 +28,7 @@ from tests.support.live_server import (
     WrkResult,
     add_slow_route,
     answer_while_draining,
+    connections_per_worker,
     live_server,
     package_name,
     start_slow_request,
@@ -46,6 +47,8 @@ SLOW_SECONDS = 2.0
 STREAM_REQUESTS = 300
 TARGET_SUCCESS_RATE = 0.995
 WRK_CONNECTIONS = 8
+# Keep-alive connections opened at once to see how the workers share them.
+SPREAD_CONNECTIONS = 64
 # What each runner logs on SIGHUP (Gunicorn: reload; one Uvicorn process: nothing to reload).
 SIGHUP_HANDLED = ("Handling signal: hup", "SIGHUP ignored")
 
@@ -373,12 +376,16 @@ class Supervision:
     reload: WorkerFault
     exit_code: int
     log: str
+    connections_per_worker: list[int]
     wrk_kill: LoadFault | None = None
     wrk_reload: LoadFault | None = None
 
 
 def supervise(server: LiveServer, runner: str, *, with_wrk: bool) -> Supervision:
     server.wait_ready()
+    server.wait_for_workers(2)
+    spread = connections_per_worker(server, SPREAD_CONNECTIONS)
+    figure(f"{runner} WEB_CONCURRENCY=2: {SPREAD_CONNECTIONS} new keep-alive connections per worker", str(spread))
     kill = kill_a_worker(server)
     report(f"{runner} WEB_CONCURRENCY=2 kill -9 one worker", kill)
     reload = reload_workers(server)
@@ -396,7 +403,7 @@ def supervise(server: LiveServer, runner: str, *, with_wrk: bool) -> Supervision
         )
     server.signal_server(signal.SIGTERM)
     exit_code = server.wait_exit(timeout=GRACEFUL_TIMEOUT + 10)
-    return Supervision(kill, reload, exit_code, server.log(), wrk_kill, wrk_reload)
+    return Supervision(kill, reload, exit_code, server.log(), spread, wrk_kill, wrk_reload)
 
 
 @pytest.fixture(scope="module")
@@ -440,6 +447,13 @@ def test_reload_fails_no_request(supervision: Supervision) -> None:
 
 def test_supervisor_exits_0_after_faults(supervision: Supervision) -> None:
     assert supervision.exit_code == 0, supervision.log[-2000:]
+
+
+def test_gunicorn_workers_share_new_connections(gunicorn_supervision: Supervision) -> None:
+    # Each worker listens on its own SO_REUSEPORT socket (gunicorn.conf.py): the kernel spreads
+    # connections by their addresses. A quarter of 64 is 4 standard deviations below half. (On one
+    # shared socket, the worker that wakes first often takes all 64 on a 2-core machine.)
+    assert gunicorn_supervision.connections_per_worker[0] >= SPREAD_CONNECTIONS // 4
 
 
 # --- faults under load (wrk) ---------------------------------------------------------------------

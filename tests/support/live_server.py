@@ -39,6 +39,9 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+TCP_ESTABLISHED = "01"  # the state column of /proc/net/tcp
+
+
 def get(port: int, path: str, *, timeout: float = 5.0) -> tuple[int, bytes]:
     """One GET on a new connection to 127.0.0.1: (status, body). Raises OSError/HTTPException as met."""
     connection = http.client.HTTPConnection(LOOPBACK, port, timeout=timeout)
@@ -57,6 +60,41 @@ def children(pid: int) -> list[int]:
     except (FileNotFoundError, ProcessLookupError):
         return []
     return [int(child) for child in text.split()]
+
+
+def established_socket_inodes(port: int) -> set[str]:
+    """Inodes of the established TCP connections whose local port is `port` (Linux /proc tables)."""
+    inodes: set[str] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(FileNotFoundError):
+            for line in Path(table).read_text().splitlines()[1:]:
+                fields = line.split()
+                if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == TCP_ESTABLISHED:
+                    inodes.add(fields[9])
+    return inodes
+
+
+def connections_held(pid: int, inodes: set[str]) -> int:
+    """How many of these sockets the process has open."""
+    held = 0
+    for descriptor in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):
+            target = os.readlink(descriptor)
+            held += target.startswith("socket:[") and target[len("socket:[") : -1] in inodes
+    return held
+
+
+def connections_per_worker(server: LiveServer, count: int) -> list[int]:
+    """Open `count` keep-alive connections, each answered once (so accepted by some worker), and
+    count how many each worker holds; fewest first."""
+    request = f"GET /livez HTTP/1.1\r\nHost: {LOOPBACK}\r\n\r\n".encode()
+    with contextlib.ExitStack() as stack:
+        for _ in range(count):
+            connection = stack.enter_context(socket.create_connection((LOOPBACK, server.port), timeout=5))
+            connection.sendall(request)
+            assert connection.recv(65536).startswith(b"HTTP/1.1 200"), "no answer on a new connection"
+        inodes = established_socket_inodes(server.port)
+        return sorted(connections_held(pid, inodes) for pid in server.worker_pids())
 
 
 def is_running(pid: int) -> bool:

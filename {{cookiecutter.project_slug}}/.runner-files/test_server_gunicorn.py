@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 import runpy
+import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +52,49 @@ def test_workers_are_recycled_when_there_are_several(monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("WEB_CONCURRENCY", "2")
 
     assert load_config()["max_requests"] >= 100_000
+
+
+def test_several_workers_each_listen_on_their_own_socket(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The kernel then spreads new connections over the workers.
+    monkeypatch.setenv("WEB_CONCURRENCY", "2")
+
+    assert load_config()["reuse_port"] is True
+
+
+def test_a_single_worker_keeps_the_masters_socket(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WEB_CONCURRENCY", "1")
+
+    assert load_config()["reuse_port"] is False
+
+
+@pytest.fixture
+def taken_port() -> Iterator[int]:
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        yield listener.getsockname()[1]
+
+
+def test_a_taken_address_stops_gunicorn_with_one_line(monkeypatch: pytest.MonkeyPatch, taken_port: int) -> None:
+    monkeypatch.setenv("HOST", "127.0.0.1")
+    monkeypatch.setenv("PORT", str(taken_port))
+    monkeypatch.setenv("WEB_CONCURRENCY", "2")
+
+    with pytest.raises(SystemExit) as stopped:
+        load_config()["on_starting"](None)
+
+    assert stopped.value.code == f"error: cannot listen on 127.0.0.1:{taken_port}: Address already in use"
+
+
+def test_a_free_address_passes_the_check(monkeypatch: pytest.MonkeyPatch) -> None:
+    with socket.socket() as probe:  # a port the system just gave out and nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        free_port = probe.getsockname()[1]
+    monkeypatch.setenv("HOST", "127.0.0.1")
+    monkeypatch.setenv("PORT", str(free_port))
+    monkeypatch.setenv("WEB_CONCURRENCY", "2")
+
+    assert load_config()["on_starting"](None) is None
 
 
 def test_keep_alive_outlasts_a_load_balancers_60_second_idle_timeout() -> None:
