@@ -7,9 +7,9 @@
 2. Record the answers and the template's source and commit in .cruft.json, the form `cruft check`
    and `cruft update` read (git is optional: without it the commit is left null).
 3. Check what this run wrote: Python compiles, TOML/JSON/YAML parse, no template markers are left.
-4. For the Docker runner, which builds from uv.lock: with uv installed, lock the dependencies
-   (network and an interpreter of the project's Python allowing; about a second); otherwise, or if
-   that fails, say to run `make lock`. Never required to succeed.
+4. For the Docker runner, which builds from uv.lock: say that `make image` writes it first. The
+   bake itself locks nothing: it stays offline and fast, and needs neither uv nor the project's
+   Python (locking took a second of network, or failed without a Python 3.13 at hand).
 
 Standard library plus PyYAML (a dependency of cookiecutter). One line per error, exit 1.
 """
@@ -55,8 +55,10 @@ RUNNER_FILES: dict[str, dict[str, str]] = {
     },
 }
 NEEDS_LOCK_FILE = {"docker"}
-LOCK_TIMEOUT_SECONDS = 120
-LOCK_NOTE = "run `make lock` before the first `make image`: the image installs the versions in uv.lock (commit it)"
+LOCK_NOTE = (
+    "the image installs the exact versions in uv.lock: `make image` writes it first when missing or "
+    "older than pyproject.toml (or run `make lock`); commit it"
+)
 
 # Optional features: answer -> {path in the project: file in STAGING_DIR}, installed when the answer
 # is "yes". pre_gen_project.py has already refused a feature the chosen runner cannot use.
@@ -326,49 +328,9 @@ def check_generated_files(paths: list[Path]) -> None:
         raise GenerationError("; ".join(problems))
 
 
-def start_lock() -> subprocess.Popen[str] | str:
-    """Start `uv lock` for the Docker build, to run while the other steps do; or, when it cannot
-    start, the note saying so."""
-    uv = shutil.which("uv")
-    if uv is None:
-        return f"uv not found: {LOCK_NOTE}"
-    # Locking must not download a Python interpreter in the middle of a bake.
-    env = {**os.environ, "UV_PYTHON_DOWNLOADS": "never"}
-    try:
-        return subprocess.Popen(
-            [uv, "lock", "--quiet"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env
-        )
-    except OSError as error:
-        return f"uv lock did not start ({error}): {LOCK_NOTE}"
-
-
-def finish_lock(lock: subprocess.Popen[str] | str) -> str:
-    """Wait for `uv lock`; what happened, as a note. Never fails the generation."""
-    if isinstance(lock, str):
-        return lock
-    try:
-        _, errors = lock.communicate(timeout=LOCK_TIMEOUT_SECONDS)
-    except subprocess.TimeoutExpired:
-        stop_lock(lock)
-        return f"uv lock did not finish in {LOCK_TIMEOUT_SECONDS} s: {LOCK_NOTE}"
-    if lock.returncode != 0:
-        reason = (errors.strip().splitlines() or ["unknown error"])[-1]
-        return f"uv lock failed ({reason}): {LOCK_NOTE}"
-    return "wrote uv.lock with uv (commit it: the image installs exactly these versions)"
-
-
-def stop_lock(lock: subprocess.Popen[str] | str) -> None:
-    if not isinstance(lock, str):
-        lock.kill()
-        lock.communicate()
-
-
 def main() -> int:
     runner = ANSWERS["runner"]
     notes = []
-    # pyproject.toml is in place already: uv locks while the steps below run (about half a second
-    # of the bake, mostly waiting on the package index).
-    lock = start_lock() if runner in NEEDS_LOCK_FILE and not Path("uv.lock").exists() else None
     try:
         check_staging_matches_table()
         installed = install_runner_files(runner)
@@ -379,18 +341,15 @@ def main() -> int:
             installed.append(CRUFT_FILE)
         check_generated_files(files_written_this_run(installed))
     except (GenerationError, OSError) as error:
-        if lock is not None:
-            stop_lock(lock)
         print(f"error: generated project is broken: {error}", file=sys.stderr)
         return 1
     for note in notes:
         print(f"note: {note}")
     for path, owner in other_answers_leftovers(runner):
         print(f"note: {path} belongs to {owner} and was kept (delete it if unused)")
-    if lock is not None:
-        print(f"note: {finish_lock(lock)}")
+    if runner in NEEDS_LOCK_FILE and not Path("uv.lock").exists():
+        print(f"note: {LOCK_NOTE}")
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())

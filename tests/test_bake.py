@@ -13,8 +13,6 @@ import pytest
 import yaml
 from dotenv import dotenv_values
 
-from tests.conftest import HOST_PYTHON, project_env
-
 COMMON_FILES = {
     ".cruft.json",
     ".editorconfig",
@@ -117,24 +115,27 @@ def bake(cookies: Any, monkeypatch: pytest.MonkeyPatch, **answers: str) -> Any:
     return cookies.bake(extra_context=answers)
 
 
-def test_docker_bake_without_uv_says_to_run_make_lock(
+def test_docker_bake_says_how_the_lock_file_is_written(
     cookies: Any, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
 ) -> None:
     result = bake(cookies, monkeypatch, runner="docker")
 
     assert result.exit_code == 0, result.exception
-    assert "make lock" in capfd.readouterr().out
-    assert not (result.project_path / "uv.lock").exists()
+    assert "`make image` writes it first" in capfd.readouterr().out
 
 
-@pytest.mark.install
-def test_docker_bake_with_uv_writes_the_lock_file(cookies: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The image builds from uv.lock: with uv installed the user gets one straight away."""
-    monkeypatch.setenv("PATH", project_env()["PATH"])
-    result = cookies.bake(extra_context={"runner": "docker", "python_version": HOST_PYTHON})
+def test_bake_runs_no_uv_even_when_installed(cookies: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Baking stays offline and fast: the lock file is `make image`'s job."""
+    tools = tmp_path / "tools"
+    tools.mkdir()
+    ran = tmp_path / "uv-ran"
+    (tools / "uv").write_text(f"#!/bin/sh\ntouch {ran}\n", encoding="utf-8")
+    (tools / "uv").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tools}:/usr/bin:/bin")
 
-    assert result.exit_code == 0, result.exception
-    assert (result.project_path / "uv.lock").is_file()
+    result = cookies.bake(extra_context={"runner": "docker"})
+
+    assert (result.exit_code, ran.exists()) == (0, False)
 
 
 @pytest.mark.parametrize("runner", ["uvicorn", "gunicorn", "docker"])

@@ -111,16 +111,14 @@ def base_images(dockerfile: str) -> tuple[str, str]:
 
 @pytest.fixture(scope="module")
 def baked(tmp_path_factory: pytest.TempPathFactory) -> DockerProject:
-    """A docker-runner bake with the test's slow route and a uv.lock (no engine needed)."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("UV_PYTHON_DOWNLOADS", "never")  # the hook's `uv lock` must not try to download Python
-        # A name of its own per test process: images and compose projects never collide.
-        project = bake_project(
-            tmp_path_factory.mktemp("docker"),
-            python_version=PYTHON_VERSION,
-            runner="docker",
-            project_name=f"Live Docker Probe {os.getpid()}",
-        )
+    """A docker-runner bake with the test's slow route (no engine needed)."""
+    # A name of its own per test process: images and compose projects never collide.
+    project = bake_project(
+        tmp_path_factory.mktemp("docker"),
+        python_version=PYTHON_VERSION,
+        runner="docker",
+        project_name=f"Live Docker Probe {os.getpid()}",
+    )
     add_slow_route(project)
     compose = yaml.safe_load((project / "compose.yaml").read_text())
     image = compose["services"]["app"]["image"]
@@ -136,8 +134,8 @@ def engine() -> None:
 
 @pytest.fixture(scope="module")
 def project(baked: DockerProject, engine: None) -> DockerProject:
-    """The bake with its base images seeded and uv.lock in place: by the post-gen hook when this host
-    has the project's Python, else by `make lock`, else inside the seeded base image."""
+    """The bake with its base images seeded and uv.lock in place: by `make lock` when this host has
+    the project's Python, else inside the seeded base image."""
     python_image, uv_image = base_images((baked.path / "Dockerfile").read_text())
     try:
         docker_env.seed_python_image(python_image)
@@ -145,10 +143,8 @@ def project(baked: DockerProject, engine: None) -> DockerProject:
     except RuntimeError as error:
         pytest.fail(f"seeding the base images failed: {error}")
     lock = baked.path / "uv.lock"
-    baked.lock_source = "post-gen hook"
-    if not lock.exists():
-        run(["make", "lock"], baked.path, env=project_env())
-        baked.lock_source = "make lock"
+    run(["make", "lock"], baked.path, env=project_env())
+    baked.lock_source = "make lock"
     if not lock.exists():
         lock_in_base_image(baked.path, python_image, uv_image)
         baked.lock_source = f"uv lock in {python_image}"

@@ -217,35 +217,3 @@ def test_hooks_import_only_the_standard_library_and_yaml(name: str) -> None:
     } | {node.module.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
 
     assert imported - set(sys.stdlib_module_names) - {"__future__", "yaml"} == set()
-
-
-def test_lock_step_explains_itself_without_uv(post_gen: ModuleType, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(post_gen.shutil, "which", lambda _name: None)
-
-    assert "make lock" in post_gen.finish_lock(post_gen.start_lock())
-
-
-def fake_uv(folder: Path, script: str) -> str:
-    uv = folder / "uv"
-    uv.write_text(f"#!/bin/sh\n{script}\n", encoding="utf-8")
-    uv.chmod(0o755)
-    return str(uv)
-
-
-def test_lock_step_reports_uvs_own_error(post_gen: ModuleType, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    uv = fake_uv(tmp_path, "echo 'error: no interpreter found' >&2; exit 2")
-    monkeypatch.setattr(post_gen.shutil, "which", lambda _name: uv)
-
-    note = post_gen.finish_lock(post_gen.start_lock())
-
-    assert ("no interpreter found" in note, "make lock" in note) == (True, True)
-
-
-def test_lock_step_gives_up_after_its_time_out(
-    post_gen: ModuleType, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    uv = fake_uv(tmp_path, "exec sleep 30")
-    monkeypatch.setattr(post_gen.shutil, "which", lambda _name: uv)
-    monkeypatch.setattr(post_gen, "LOCK_TIMEOUT_SECONDS", 0.2)
-
-    assert "did not finish" in post_gen.finish_lock(post_gen.start_lock())
