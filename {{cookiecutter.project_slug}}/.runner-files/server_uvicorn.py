@@ -86,11 +86,27 @@ def load_app() -> ASGIApp:
     return app
 
 
+class Supervisor(Multiprocess):
+    """Uvicorn's worker supervisor, which also closes its copy of each worker's end of the
+    health-check pipe before checking. Uvicorn keeps both ends open in the supervisor, so a worker
+    that dies while a check is on its way (one that failed to start, say) is noticed only when the
+    whole timeout_worker_healthcheck (30 s) has passed, not at once by the pipe's end of file.
+    (Upstream rework of this channel: https://github.com/Kludex/uvicorn/pull/3082.)"""
+
+    def keep_subprocess_alive(self) -> None:
+        for process in self.processes:
+            # Started workers hold their own copy; getattr: this is Uvicorn's internal attribute.
+            workers_end = getattr(process, "child_conn", None)
+            if workers_end is not None:
+                workers_end.close()  # a no-op when closed already
+        super().keep_subprocess_alive()
+
+
 def serve(config: uvicorn.Config) -> bool:
     """Run Uvicorn as uvicorn.run() does; whether it started. (uvicorn.run() cannot say: with workers
     it returns normally even when they failed to start, and the process would exit 0.)"""
     if config.workers > 1:
-        supervisor = Multiprocess(config, sockets=[config.bind_socket()])
+        supervisor = Supervisor(config, sockets=[config.bind_socket()])
         supervisor.run()
         # The supervisor stops when a worker fails to start, and keeps that worker in its list.
         return all(process.exitcode != STARTUP_FAILURE for process in supervisor.processes)

@@ -3,13 +3,18 @@ from __future__ import annotations
 import os
 import signal
 import sys
-from typing import NoReturn
+import threading
+from multiprocessing import Pipe
+from multiprocessing.connection import Connection
+from types import SimpleNamespace
+from typing import Any, NoReturn, cast
 
 import pytest
 from uvicorn.config import STARTUP_FAILURE
 
 from {{ cookiecutter.package_name }} import main
 from {{ cookiecutter.package_name }}.server import (
+    Supervisor,
     exit_successfully,
     keep_serving_on_reload,
     load_app,
@@ -85,3 +90,18 @@ def test_an_app_that_fails_to_import_exits_with_uvicorns_startup_failure_code(mo
 
 def test_uvicorn_is_told_the_app_comes_from_a_factory(settings: Settings) -> None:
     assert uvicorn_options(settings)["factory"] is True
+
+
+def test_supervisor_sees_at_once_a_worker_that_dies_during_a_health_check() -> None:
+    supervisors_end, workers_end = Pipe()
+    copy_in_the_worker = Connection(os.dup(workers_end.fileno()))  # what a started worker holds
+    worker = SimpleNamespace(child_conn=workers_end, is_alive=lambda timeout: True)
+    supervisor = Supervisor.__new__(Supervisor)  # without its signal handlers: only the check runs
+    supervisor.processes = [cast(Any, worker)]
+    supervisor.should_exit = threading.Event()
+    supervisor.config = cast(Any, SimpleNamespace(timeout_worker_healthcheck=1))
+    supervisor.keep_subprocess_alive()
+
+    copy_in_the_worker.close()  # the worker dies before it answers
+
+    assert supervisors_end.poll(0)  # end of file now, not silence until the time-out

@@ -143,13 +143,14 @@ class StderrHandler(logging.Handler):
         """Write an access line already formatted: at the end of the loop's turn when on a loop."""
         self.acquire()
         try:
-            try:
-                loop = asyncio.get_running_loop()
-            except RuntimeError:
-                self._write(line + "\n")
-                return
             if not self._pending:
-                loop.call_soon(self.flush)
+                # The turn's first line schedules the write. (Lines waiting means one is scheduled;
+                # and Python 3.11's get_running_loop() makes a system call, so once a turn will do.)
+                try:
+                    asyncio.get_running_loop().call_soon(self.flush)
+                except RuntimeError:
+                    self._write(line + "\n")
+                    return
             self._pending.append(line + "\n")
         finally:
             self.release()
