@@ -11,7 +11,7 @@ sequential keep-alive `GET /` on one connection from 127.0.0.1, and reports the 
 busy server shares between requests (the access lines' one write per turn) is counted in full.
 
 It is a benchmark: it asserts nothing. Needs valgrind (`apt-get install valgrind`); takes about
-two minutes.
+five minutes.
 """
 
 from __future__ import annotations

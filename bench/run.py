@@ -17,7 +17,8 @@ What it does:
    own access log, and with its route on an included APIRouter (the layout the service uses), for
    reference. Cold start (exec to the first /readyz 200) is timed at each start.
 3. Loads them with wrk in rounds, interleaved (A/B/A/B, the order rotating each round), so every
-   configuration sees the same machine; reports the median requests/s of the rounds, p50/p99
+   configuration sees the same machine; one-worker servers get a core of their own and wrk the
+   others (--no-pin to let the scheduler place them); reports the median requests/s of the rounds, p50/p99
    latency, non-2xx/3xx and socket errors, RSS per worker after the load, and the ratio to (a).
 4. Docker (optional, --no-docker): bakes the docker runner with python_version=3.13, builds the
    image (timed, size over the base image), and loads it through the published port next to the
@@ -238,6 +239,7 @@ class Server:
     env: dict[str, str] = field(default_factory=dict)
     port: int = 0
     container: str | None = None  # Docker: the container name; cmd is then `docker run -d ...`
+    cpus: set[int] | None = None  # pinned to these CPUs (with wrk on the others), or free
     proc: subprocess.Popen[bytes] | None = None
     output: OutputDrain | None = None
     log_path: Path | None = None
@@ -268,7 +270,7 @@ class Server:
         # goes to a pipe, as under systemd or Docker, drained by a thread: a slow disk shared with
         # other work must not stall the server's log writes and show up as latency.
         self.proc = subprocess.Popen(
-            self.cmd,
+            pinned(self.cmd, self.cpus) if not self.container else self.cmd,
             cwd=self.cwd,
             env=self.env,
             stdout=subprocess.PIPE,
@@ -276,6 +278,11 @@ class Server:
             start_new_session=True,
         )
         self.output = OutputDrain(self.proc.stdout)  # type: ignore[arg-type]
+        if self.cpus and self.container:
+            cpuset = ",".join(map(str, sorted(self.cpus)))
+            subprocess.run(
+                [DOCKER, "update", "--cpuset-cpus", cpuset, self.container], capture_output=True, check=False
+            )
         deadline = started + READY_TIMEOUT
         while time.perf_counter() < deadline:
             if http_status(self.port, self.ready_path) == 200:
@@ -359,11 +366,30 @@ def ensure_wrk() -> str:
     return wrk
 
 
+def pinned(cmd: list[str], cpus: set[int] | None) -> list[str]:
+    """The command run on these CPUs only (it and all it starts), with util-linux's taskset."""
+    if not cpus:
+        return cmd
+    return ["taskset", "--cpu-list", ",".join(map(str, sorted(cpus))), *cmd]
+
+
+def cpu_split(servers: list[Server], args: argparse.Namespace) -> tuple[set[int], set[int]] | None:
+    """(server CPUs, wrk CPUs) when one-worker servers and wrk get cores of their own: on a small
+    machine the scheduler otherwise moves them onto one core now and then, and a round's figure
+    moves with it. Servers with several workers share all the cores with wrk."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if not args.pin or len(cpus) < 2 or any(server.workers != 1 for server in servers):
+        return None
+    return {cpus[-1]}, set(cpus[:-1])
+
+
 class LoadFailed(Exception):
     """wrk could not load the server (it died, or stopped answering)."""
 
 
-def load(wrk: str, port: int, seconds: float, args: argparse.Namespace) -> dict[str, float]:
+def load(
+    wrk: str, port: int, seconds: float, args: argparse.Namespace, cpus: set[int] | None = None
+) -> dict[str, float]:
     cmd = [
         wrk,
         f"--threads={args.threads}",
@@ -373,7 +399,7 @@ def load(wrk: str, port: int, seconds: float, args: argparse.Namespace) -> dict[
         f"--script={WRK_SCRIPT}",
         f"http://127.0.0.1:{port}/",
     ]
-    result = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60, check=False)
+    result = subprocess.run(pinned(cmd, cpus), capture_output=True, text=True, timeout=seconds + 60, check=False)
     line = next((ln for ln in result.stdout.splitlines() if ln.startswith("BENCH-JSON ")), None)
     if result.returncode != 0 or line is None:
         raise LoadFailed((result.stdout + result.stderr).strip().splitlines()[-1:] or ["no output"])
@@ -391,14 +417,19 @@ def load(wrk: str, port: int, seconds: float, args: argparse.Namespace) -> dict[
 
 def measure_group(servers: list[Server], wrk: str, args: argparse.Namespace, logs_dir: Path) -> None:
     """Start every server of the group, warm each up, then load them in interleaved rounds."""
+    split = cpu_split(servers, args)
+    server_cpus, wrk_cpus = split if split else (None, None)
+    if split:
+        log(f"  servers on CPU {sorted(server_cpus or ())}, wrk on CPU {sorted(wrk_cpus or ())}")
     try:
         for server in servers:
+            server.cpus = server_cpus
             elapsed = server.start(logs_dir)
             server.wait_for_workers()
             log(f"  started {server.label} in {elapsed:.2f} s")
         for server in servers:
             with contextlib.suppress(LoadFailed):
-                load(wrk, server.port, args.warmup, args)
+                load(wrk, server.port, args.warmup, args, wrk_cpus)
         for round_no in range(args.rounds):
             shift = round_no % len(servers)  # rotate the order: no configuration always goes first
             for server in servers[shift:] + servers[:shift]:
@@ -408,7 +439,7 @@ def measure_group(servers: list[Server], wrk: str, args: argparse.Namespace, log
                 root = server.root_pid()
                 cpu_before, lines_before = cpu_seconds(root), server.log_lines()
                 try:
-                    result = load(wrk, server.port, args.duration, args)
+                    result = load(wrk, server.port, args.duration, args, wrk_cpus)
                 except LoadFailed as error:
                     # Reported, not fatal: the other configurations' figures still stand.
                     server.failure = f"stopped answering in round {round_no + 1} ({error}); see {server.log_path}"
@@ -859,7 +890,13 @@ def write_markdown(results: dict[str, object], args: argparse.Namespace) -> str:
         f"- Load: {facts['wrk']}, on the same machine, `--threads {args.threads} --connections {args.connections}`, "
         f"GET / over keep-alive on 127.0.0.1; {args.rounds} rounds of {args.duration:.0f} s per configuration after "
         f"a {args.warmup:.0f} s warm-up, interleaved (order rotating); figures are the median of the rounds, "
-        "errors their sum.",
+        "errors their sum. "
+        + (
+            "With 1 worker, the servers run on the last CPU and wrk on the others (taskset; Docker: "
+            "--cpuset-cpus), so the scheduler never puts them on one core; with 2 they share every core."
+            if args.pin
+            else "Servers and wrk run on any core (--no-pin)."
+        ),
         "- Versions: " + ", ".join(f"{name} {version}" for name, version in versions.items()) + ".",
         "- (a) the baseline: bare FastAPI hello-world under Uvicorn, no access log, from the same virtualenv; same "
         "route, return type and body as the service's `/`. (b) the ceiling: a raw ASGI callable under Uvicorn.",
@@ -997,6 +1034,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--warmup", type=float, default=2, help="seconds of warm-up load per server (2)")
     parser.add_argument("--connections", type=int, default=64, help="wrk connections (64)")
     parser.add_argument("--threads", type=int, default=1, help="wrk threads (1: the other core serves)")
+    parser.add_argument(
+        "--no-pin",
+        dest="pin",
+        action="store_false",
+        help="let one-worker servers and wrk run on any core (default: a core each)",
+    )
     parser.add_argument("--workers", default="1,2", help="WEB_CONCURRENCY values for the host runs (1,2)")
     parser.add_argument("--docker-workers", default="1", help="WEB_CONCURRENCY values in Docker (1)")
     parser.add_argument("--no-docker", dest="docker", action="store_false", help="skip the Docker part")
