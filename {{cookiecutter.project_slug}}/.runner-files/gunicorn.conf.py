@@ -14,8 +14,9 @@ from {{ cookiecutter.package_name }}.settings import load_settings_or_exit
 settings = load_settings_or_exit()
 
 wsgi_app = "{{ cookiecutter.package_name }}.main:app"
+ipv6_host = ":" in settings.host
 # An IPv6 host needs brackets in a bind address.
-bind = [f"[{settings.host}]:{settings.port}" if ":" in settings.host else f"{settings.host}:{settings.port}"]
+bind = [f"[{settings.host}]:{settings.port}" if ipv6_host else f"{settings.host}:{settings.port}"]
 # WEB_CONCURRENCY (default 1), never a raw CPU count: inside a container that is the host's count.
 # On a VM, one async worker per core you give the service is the usual choice.
 workers = settings.web_concurrency
@@ -60,7 +61,7 @@ def on_starting(server: object) -> None:
     join the first one's port (SO_REUSEPORT allows that for the same user) and take half its traffic."""
     if not reuse_port:
         return
-    family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
+    family = socket.AF_INET6 if ipv6_host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a port left in TIME_WAIT is free
         try:
