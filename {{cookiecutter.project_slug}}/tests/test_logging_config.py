@@ -6,13 +6,16 @@ import json
 import logging
 import logging.config
 import sys
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from {{ cookiecutter.package_name }}.logging_config import (
+    ACCESS_MESSAGE,
     TEXT_FORMAT,
+    AccessEntry,
     AccessLog,
     Formatter,
     JsonFormatter,
@@ -74,18 +77,34 @@ def test_handler_writes_a_record_at_once(monkeypatch: pytest.MonkeyPatch) -> Non
     assert raw.getvalue() == b"hello\n"
 
 
+def access_entry(path: str) -> AccessEntry:
+    return (time.time(), "req-1", "127.0.0.1", "GET", path, "1.1", 200, 1.25)
+
+
+def path_line(entry: AccessEntry) -> str:
+    return entry[4] + "\n"
+
+
 def test_access_lines_of_a_loop_turn_go_out_together(monkeypatch: pytest.MonkeyPatch) -> None:
     raw = stderr_bytes(monkeypatch)
     handler = StderrHandler()
 
     async def write_two() -> tuple[bytes, bytes]:
-        handler.write_line("one")
-        handler.write_line("two")
+        handler.write_later(path_line, access_entry("/one"))
+        handler.write_later(path_line, access_entry("/two"))
         during_the_turn = raw.getvalue()
         await asyncio.sleep(0)  # the loop turns: the scheduled flush runs
         return during_the_turn, raw.getvalue()
 
-    assert asyncio.run(write_two()) == (b"", b"one\ntwo\n")
+    assert asyncio.run(write_two()) == (b"", b"/one\n/two\n")
+
+
+def test_access_line_off_a_loop_goes_out_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    raw = stderr_bytes(monkeypatch)
+
+    StderrHandler().write_later(path_line, access_entry("/now"))
+
+    assert raw.getvalue() == b"/now\n"
 
 
 def test_a_record_goes_out_after_waiting_access_lines(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -93,11 +112,11 @@ def test_a_record_goes_out_after_waiting_access_lines(monkeypatch: pytest.Monkey
     handler = StderrHandler()
 
     async def access_line_then_record() -> bytes:
-        handler.write_line("access")
+        handler.write_later(path_line, access_entry("/access"))
         handler.handle(make_record("shutting down"))
         return raw.getvalue()
 
-    assert asyncio.run(access_line_then_record()) == b"access\nshutting down\n"
+    assert asyncio.run(access_line_then_record()) == b"/access\nshutting down\n"
 
 
 @pytest.fixture
@@ -142,15 +161,18 @@ def test_access_lines_take_the_standard_path_under_another_handler() -> None:
     ids=["text", "json", "repeated-field-and-braces"],
 )
 def test_access_line_text_is_the_formatters(formatter: Formatter) -> None:
-    record = make_record("hello")
-    token = request_id_var.set("req-1")
+    entry = access_entry("/items/{braces}")
+    record = make_record(ACCESS_MESSAGE.format(*entry[2:]))
+    record.created, record.msecs = entry[0], int((entry[0] - int(entry[0])) * 1000)
+    token = request_id_var.set(entry[1])
     try:
         RequestIdFilter().filter(record)
-        fast = formatter.line_maker("INFO", record.name)(record.created, "hello")
     finally:
         request_id_var.reset(token)
 
-    assert fast == formatter.format(record)
+    fast = formatter.line_maker("INFO", record.name)(entry)
+
+    assert fast == formatter.format(record) + "\n"
 
 
 @pytest.mark.parametrize(

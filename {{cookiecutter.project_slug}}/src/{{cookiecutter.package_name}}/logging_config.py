@@ -17,12 +17,20 @@ from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any
 
+from starlette.types import Scope
+
 from {{ cookiecutter.package_name }}.settings import Settings
 
 # The id of the request being served, for every log line written while serving it.
 request_id_var: ContextVar[str] = ContextVar("request_id", default="-")
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s [%(name)s] [%(request_id)s] %(message)s"
+
+# An access line's message: client "METHOD path HTTP/version" status duration.
+ACCESS_MESSAGE = '{0} "{1} {2} HTTP/{3}" {4} {5:.1f}ms'
+# What an access line is made from: (time.time(), request id, client, method, path, HTTP version,
+# status, duration in ms), the last six being ACCESS_MESSAGE's fields.
+AccessEntry = tuple[float, str, str, str, str, str, int, float]
 
 
 class RequestIdFilter(logging.Filter):
@@ -45,12 +53,16 @@ class Formatter(logging.Formatter):
         return self.time_text(record.created, record.msecs)
 
     def time_text(self, created: float, msecs: float) -> str:
+        return f"{self.second_text(created)},{int(msecs):03d}"
+
+    def second_text(self, created: float) -> str:
+        """The date and time to the second (without the milliseconds)."""
         second, text = self._second
         if int(created) != second:
             second = int(created)
             text = time.strftime(self.default_time_format, self.converter(second))
             self._second = (second, text)
-        return f"{text},{int(msecs):03d}"
+        return text
 
     def formats_from_fields(self) -> bool:
         """Whether line_maker() gives this formatter's text: its format's fields are all plain
@@ -65,11 +77,14 @@ class Formatter(logging.Formatter):
             and set(fields) <= FIELDS
         )
 
-    def line_maker(self, levelname: str, name: str) -> Callable[[float, str], str]:
-        """A function giving, from a time and a message, the line format() writes for a record of
-        this level and logger holding only that (and the current request id). The fixed fields are
-        filled in here, once; each line is then one str.format call."""
+    def line_maker(self, levelname: str, name: str) -> Callable[[AccessEntry], str]:
+        """A function giving, from an access entry, the line (newline included) format() writes
+        for a record of this level and logger with the entry's time, request id and message
+        (ACCESS_MESSAGE filled with the entry's fields). The fixed fields are filled in here, once;
+        each line is then one str.format call, which reads the entry's fields itself."""
         fixed = {"levelname": levelname, "name": name}
+        # Called as fill(entry, date and time to the second, milliseconds).
+        variable = {"asctime": "{1},{2:03d}", "request_id": "{0[1]}", "message": entry_message_template()}
         template = ""
         # Split by the fields' pattern: text, field name, text, field name, ..., text.
         for index, part in enumerate(PLAIN_FIELD.split(self._fmt or "")):
@@ -78,12 +93,13 @@ class Formatter(logging.Formatter):
             elif part in fixed:
                 template += escape_braces(fixed[part])
             else:
-                template += "{" + str(LINE_FIELDS.index(part)) + "}"
-        fill = template.format
-        time_text = self.time_text
+                template += variable[part]
+        fill = (template + "\n").format
+        second_text = self.second_text
 
-        def line(created: float, message: str) -> str:
-            return fill(time_text(created, (created - int(created)) * 1000), request_id_var.get(), message)
+        def line(entry: AccessEntry) -> str:
+            created = entry[0]
+            return fill(entry, second_text(created), int((created - int(created)) * 1000))
 
         return line
 
@@ -92,27 +108,30 @@ class JsonFormatter(Formatter):
     """One JSON object per line, for log shippers."""
 
     def format(self, record: logging.LogRecord) -> str:
-        entry = self.entry(record.created, record.levelname, record.name, record.getMessage())
-        entry["request_id"] = getattr(record, "request_id", "-")
+        request_id = getattr(record, "request_id", "-")
+        fields = self.fields(record.created, record.levelname, record.name, request_id, record.getMessage())
         if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, ensure_ascii=False)
+            fields["exception"] = self.formatException(record.exc_info)
+        return json.dumps(fields, ensure_ascii=False)
 
-    def entry(self, created: float, levelname: str, name: str, message: str) -> dict[str, Any]:
+    def fields(self, created: float, levelname: str, name: str, request_id: str, message: str) -> dict[str, Any]:
         return {
             "time": self.time_text(created, (created - int(created)) * 1000),
             "level": levelname,
             "logger": name,
-            "request_id": request_id_var.get(),
+            "request_id": request_id,
             "message": message,
         }
 
     def formats_from_fields(self) -> bool:
         return True
 
-    def line_maker(self, levelname: str, name: str) -> Callable[[float, str], str]:
-        def line(created: float, message: str) -> str:
-            return json.dumps(self.entry(created, levelname, name, message), ensure_ascii=False)
+    def line_maker(self, levelname: str, name: str) -> Callable[[AccessEntry], str]:
+        fields, message = self.fields, ACCESS_MESSAGE.format
+
+        def line(entry: AccessEntry) -> str:
+            text = json.dumps(fields(entry[0], levelname, name, entry[1], message(*entry[2:])), ensure_ascii=False)
+            return text + "\n"
 
         return line
 
@@ -120,18 +139,21 @@ class JsonFormatter(Formatter):
 class StderrHandler(logging.Handler):
     """Log lines to stderr.
 
-    Access lines written on an event loop's thread (write_line, from AccessLog) wait for the end
-    of the loop's turn and go out together in one write: under load many requests finish in the
-    same turn, and each write is a system call plus a wake-up of whatever reads stderr (journald,
-    Docker). Python's stderr cannot batch them: it flushes every line, and with PYTHONUNBUFFERED
-    (set in the Docker image) writes every call. Every other line is written at once, after any
-    waiting access lines, so the order holds and nothing waits when the server exits (Uvicorn ends
-    the process by re-raising the stop signal, with no chance to flush later).
+    Access entries handed over on an event loop's thread (write_later, from AccessLog) wait for
+    the end of the loop's turn, are made into lines there, one after the other, and go out together
+    in one write: under load many requests finish in the same turn, and each write is a system call
+    plus a wake-up of whatever reads stderr (journald, Docker). Python's stderr cannot batch them:
+    it flushes every line, and with PYTHONUNBUFFERED (set in the Docker image) writes every call.
+    Making the lines in one run rather than each amid its request's work also cut the access log's
+    cost under load by about 40 % (the template's bench/run.py measures it). Every other line is
+    written at once, after any waiting access lines, so the order holds and nothing waits when the
+    server exits (Uvicorn ends the process by re-raising the stop signal, with no chance to flush
+    later).
     """
 
     def __init__(self) -> None:
         super().__init__()
-        self._pending: list[str] = []
+        self._pending: list[tuple[Callable[[AccessEntry], str], AccessEntry]] = []
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
@@ -139,19 +161,20 @@ class StderrHandler(logging.Handler):
         except Exception:  # logging must never break the caller: the stdlib reports it instead
             self.handleError(record)
 
-    def write_line(self, line: str) -> None:
-        """Write an access line already formatted: at the end of the loop's turn when on a loop."""
+    def write_later(self, make_line: Callable[[AccessEntry], str], entry: AccessEntry) -> None:
+        """Write make_line(entry), a line with its newline: at the end of the loop's turn when on a
+        loop, else at once."""
         self.acquire()
         try:
             if not self._pending:
-                # The turn's first line schedules the write. (Lines waiting means one is scheduled;
+                # The turn's first entry schedules the write. (Entries waiting means one is scheduled;
                 # and Python 3.11's get_running_loop() makes a system call, so once a turn will do.)
                 try:
                     asyncio.get_running_loop().call_soon(self.flush)
                 except RuntimeError:
-                    self._write(line + "\n")
+                    self._write(make_line(entry))
                     return
-            self._pending.append(line + "\n")
+            self._pending.append((make_line, entry))
         finally:
             self.release()
 
@@ -163,20 +186,25 @@ class StderrHandler(logging.Handler):
             self.release()
 
     def _write(self, text: str) -> None:
-        """Write the waiting lines and then text (the caller holds the handler's lock)."""
+        """Write the waiting access lines and then text (the caller holds the handler's lock)."""
         if self._pending:
-            text = "".join(self._pending) + text
-            self._pending.clear()
+            pending, self._pending = self._pending, []  # taken first: a failing line drops the batch once
+            text = "".join([make_line(entry) for make_line, entry in pending]) + text
         if text:
             stream = sys.stderr  # looked up each time: tests and tools swap it
             stream.write(text)
             stream.flush()
 
 
-# What Formatter.line_maker() can fill in; of those, the ones that change from line to line.
+# What Formatter.line_maker() can fill in.
 FIELDS = frozenset({"asctime", "levelname", "name", "request_id", "message"})
-LINE_FIELDS = ("asctime", "request_id", "message")
 PLAIN_FIELD = re.compile(r"%\((\w+)\)s")
+FIELD_NUMBER = re.compile(r"\{(\d+)")
+
+
+def entry_message_template() -> str:
+    """ACCESS_MESSAGE as a template filled by fill(entry, ...): field n reads the entry's item n + 2."""
+    return FIELD_NUMBER.sub(lambda number: "{0[" + str(int(number[1]) + 2) + "]", ACCESS_MESSAGE)
 
 
 def escape_braces(text: str) -> str:
@@ -188,30 +216,34 @@ class AccessLog:
     """Writes the access line of each request for the middleware.
 
     When the access logger's lines go to one StderrHandler alone with one of the formatters above
-    (the configuration logging_config() gives), the line is formatted from its few fields and
-    handed to that handler directly: the same text, without making a LogRecord and passing it
-    through the logger hierarchy, handler and formatter machinery, which cost most of an access
-    line's time under load (the template's bench/run.py measures it). Any other setup (a test's
-    capture handler, another formatter or handler, filters) gets a standard record. Which one is
-    settled when the middleware is built (at the app's first request, after the server has
-    configured logging); the logger's level is honoured on every line.
+    (the configuration logging_config() gives), the request's fields are handed to that handler
+    as they are, and made into the same text the formatter would write at the end of the loop's
+    turn: no LogRecord, no trip through the logger hierarchy, handler and formatter machinery,
+    which cost most of an access line's time under load (the template's bench/run.py measures it).
+    Any other setup (a test's capture handler, another formatter or handler, filters) gets a
+    standard record. Which one is settled when the middleware is built (at the app's first request,
+    after the server has configured logging); the logger's level is honoured on every line.
     """
 
     def __init__(self, logger: logging.Logger) -> None:
         self.logger = logger
         self.direct = direct_route(logger)
-        self.write_line: Callable[[str], None] | None = None
+        self.write_later: Callable[[Callable[[AccessEntry], str], AccessEntry], None] | None = None
         if self.direct is not None:
             handler, formatter = self.direct
-            self.write_line = handler.write_line
+            self.write_later = handler.write_later
             self.make_line = formatter.line_maker(logging.getLevelName(logging.INFO), logger.name)
 
-    def write(self, message: str) -> None:
+    def write(self, scope: Scope, status: int, duration_ms: float) -> None:
+        """Log one HTTP request (its ASGI scope), the status it was answered with and how long that took."""
         if not self.logger.isEnabledFor(logging.INFO):
             return
-        if self.write_line is not None:
-            self.write_line(self.make_line(time.time(), message))
+        client = scope.get("client")
+        fields = (client[0] if client else "-", scope["method"], scope["path"], scope["http_version"])
+        if self.write_later is not None:
+            self.write_later(self.make_line, (time.time(), request_id_var.get(), *fields, status, duration_ms))
             return
+        message = ACCESS_MESSAGE.format(*fields, status, duration_ms)
         # No caller lookup (Logger.info walks the stack for it): this record's place is always the same.
         self.logger.handle(self.logger.makeRecord(self.logger.name, logging.INFO, __file__, 0, message, (), None))
 

@@ -113,9 +113,5 @@ class EdgeMiddleware:
                 await self.app(scope, receive, send_with_headers)
         finally:
             if self.access_log is not None and scope["path"] not in UNLOGGED_PATHS:
-                client = scope.get("client")
-                self.access_log.write(
-                    f'{client[0] if client else "-"} "{scope["method"]} {scope["path"]} '
-                    f'HTTP/{scope["http_version"]}" {status} {(time.perf_counter() - started) * 1000:.1f}ms'
-                )
+                self.access_log.write(scope, status, (time.perf_counter() - started) * 1000)
             request_id_var.reset(token)
