@@ -1029,8 +1029,8 @@ def update_readme(summary: str) -> bool:
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=3, help="interleaved load rounds per configuration (3)")
-    parser.add_argument("--duration", type=float, default=8, help="seconds of load per round (8)")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved load rounds per configuration (5)")
+    parser.add_argument("--duration", type=float, default=6, help="seconds of load per round (6)")
     parser.add_argument("--warmup", type=float, default=2, help="seconds of warm-up load per server (2)")
     parser.add_argument("--connections", type=int, default=64, help="wrk connections (64)")
     parser.add_argument("--threads", type=int, default=1, help="wrk threads (1: the other core serves)")

@@ -4,6 +4,7 @@ parser): the header size limit, and a drain that answers requests arriving while
 from __future__ import annotations
 
 import contextlib
+import re
 import socket
 import threading
 import time
@@ -91,6 +92,32 @@ def test_body_in_the_same_packet_as_headers_does_not_count(server_port: int) -> 
     assert exchange(server_port, request) == b"HTTP/1.1 405 Method Not Allowed"
 
 
+@pytest.mark.parametrize(
+    ("header_size", "status"),
+    [
+        (MAX_HEADER_BYTES - 27, b"HTTP/1.1 200 OK"),
+        (MAX_HEADER_BYTES - 26, b"HTTP/1.1 431 Request Header Fields Too Large"),
+    ],
+    ids=["at-the-limit", "one-byte-over"],
+)
+def test_limit_counts_the_target_and_each_header_line(server_port: int, header_size: int, status: bytes) -> None:
+    # Counted: "/" (1), "Host: localhost" (4 + 9 + 4: ": " and CRLF), "X-Big: ..." (5 + 4 + size).
+    assert exchange(server_port, get_with_header(header_size)) == status
+
+
+def test_next_request_begun_in_a_body_packet_is_not_counted_whole(server_port: int) -> None:
+    body = b"x" * (MAX_HEADER_BYTES * 2)
+    first = b"POST / HTTP/1.1\r\nHost: localhost\r\nContent-Length: %d\r\n\r\n" % len(body) + body
+    second = b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", server_port), timeout=10) as connection:
+        connection.sendall(first + second[:10])  # one packet: a body, then the next request's first bytes
+        connection.sendall(second[10:])
+        answers = read_response(connection)
+
+    # A status line follows the answer before it directly (no CRLF after a body).
+    assert re.findall(rb"HTTP/1\.1 \d{3} [^\r]*", answers) == [b"HTTP/1.1 405 Method Not Allowed", b"HTTP/1.1 200 OK"]
+
+
 # --- drain ---------------------------------------------------------------------------------------
 
 
@@ -161,3 +188,17 @@ def test_silent_connection_is_closed_after_the_grace() -> None:
         waited = time.monotonic() - began
 
     assert (closing, DRAIN_GRACE_SECONDS * 0.5 <= waited <= DRAIN_GRACE_SECONDS + 1.0) == (b"", True)
+
+
+def test_request_half_sent_when_the_grace_ends_is_still_answered() -> None:
+    with (
+        running_server() as (server, _, port),
+        socket.create_connection(("127.0.0.1", port), timeout=10) as connection,
+    ):
+        connection.sendall(GET_ROOT[:20])  # the request line and part of a header
+        begin_stop(server, port)
+        time.sleep(DRAIN_GRACE_SECONDS * 2)  # the grace passes with the request still incomplete
+        connection.sendall(GET_ROOT[20:])
+        answer = read_response(connection)
+
+    assert answer.startswith(b"HTTP/1.1 200 OK\r\n")

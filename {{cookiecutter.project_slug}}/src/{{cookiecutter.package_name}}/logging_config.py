@@ -145,7 +145,7 @@ class StderrHandler(logging.Handler):
     plus a wake-up of whatever reads stderr (journald, Docker). Python's stderr cannot batch them:
     it flushes every line, and with PYTHONUNBUFFERED (set in the Docker image) writes every call.
     Making the lines in one run rather than each amid its request's work also cut the access log's
-    cost under load by about 40 % (the template's bench/run.py measures it). Every other line is
+    cost under load by about a third (the template's bench/run.py measures it). Every other line is
     written at once, after any waiting access lines, so the order holds and nothing waits when the
     server exits (Uvicorn ends the process by re-raising the stop signal, with no chance to flush
     later).
