@@ -2,13 +2,16 @@
 """Instructions per request, counted by valgrind's callgrind: a figure that, unlike requests/s,
 does not move with whatever else the machine runs.
 
-    python bench/instructions.py PROJECT     # PROJECT: a baked, `make install`ed uvicorn project
+    python bench/instructions.py PROJECT                  # PROJECT: a baked, `make install`ed uvicorn project
+    python bench/instructions.py --connections 64 PROJECT # the same requests, 64 at a time
 
 For each server (bare FastAPI under Uvicorn, the bench's baseline; the service with its access log
 off; the service as shipped) it runs the server under callgrind twice, serving 200 and then 1,200
-sequential keep-alive `GET /` on one connection from 127.0.0.1, and reports the difference over
-1,000: start-up and shutdown cancel out. Each request is its own event-loop turn here, so work a
-busy server shares between requests (the access lines' one write per turn) is counted in full.
+keep-alive `GET /` from 127.0.0.1, and reports the difference over 1,000: start-up and shutdown
+cancel out. On one connection (the default) each request is its own event-loop turn, so work a busy
+server shares between requests (the access lines' one write per turn) is counted in full; with
+many, requests overlap as under load, and so does what that brings (shared turns, the garbage
+collector's passes over the objects of the requests in flight).
 
 It is a benchmark: it asserts nothing. Needs valgrind (`apt-get install valgrind`); takes about
 five minutes.
@@ -17,6 +20,7 @@ five minutes.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import re
 import signal
@@ -62,7 +66,27 @@ def read_response(connection: socket.socket) -> bytes:
     return head
 
 
-def instructions(command: list[str], env: dict[str, str], port: int, requests: int, cwd: Path) -> int:
+async def send_requests(port: int, requests: int, connections: int) -> None:
+    """`requests` GET / over `connections` keep-alive connections, each sending its next request
+    once the answer to the last one has arrived."""
+    left = requests
+
+    async def one_connection() -> None:
+        nonlocal left
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        while left > 0:
+            left -= 1
+            writer.write(REQUEST)
+            head = await reader.readuntil(b"\r\n\r\n")
+            if not head.startswith(b"HTTP/1.1 200"):
+                raise SystemExit(f"error: {head.decode(errors='replace')}")
+            await reader.readexactly(int(re.search(rb"(?i)content-length: (\d+)", head).group(1)))  # type: ignore[union-attr]
+        writer.close()
+
+    await asyncio.gather(*(one_connection() for _ in range(connections)))
+
+
+def instructions(command: list[str], env: dict[str, str], port: int, requests: int, cwd: Path, connections: int) -> int:
     """Instructions the server ran, from start to exit, serving `requests` requests."""
     with tempfile.TemporaryDirectory() as work:
         out = Path(work) / "callgrind.out"
@@ -74,8 +98,10 @@ def instructions(command: list[str], env: dict[str, str], port: int, requests: i
             stderr=subprocess.DEVNULL,
         )
         try:
-            with connect(port) as connection:
-                for _ in range(requests):
+            with connect(port) as connection:  # also waits until the server listens
+                if connections > 1:
+                    asyncio.run(send_requests(port, requests, connections))
+                for _ in range(requests if connections == 1 else 0):
                     connection.sendall(REQUEST)
                     head = read_response(connection)
                     if not head.startswith(b"HTTP/1.1 200"):
@@ -86,14 +112,15 @@ def instructions(command: list[str], env: dict[str, str], port: int, requests: i
         return int(SUMMARY.search(out.read_text()).group(1))  # type: ignore[union-attr]
 
 
-def per_request(command: list[str], env: dict[str, str], port: int, cwd: Path) -> float:
-    many = instructions(command, env, port, MANY, cwd)
-    return (many - instructions(command, env, port, FEW, cwd)) / (MANY - FEW)
+def per_request(command: list[str], env: dict[str, str], port: int, cwd: Path, connections: int) -> float:
+    many = instructions(command, env, port, MANY, cwd, connections)
+    return (many - instructions(command, env, port, FEW, cwd, connections)) / (MANY - FEW)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("project", type=Path, help="a baked, installed uvicorn-runner project")
+    parser.add_argument("--connections", type=int, default=1, help="requests at a time (1: one after the other)")
     args = parser.parse_args()
     project = args.project.resolve()
     python = project / ".venv/bin/python"
@@ -112,7 +139,7 @@ def main() -> None:
     }
     baseline = None
     for name, (command, server_env) in servers.items():
-        count = per_request(command, server_env, port, project)
+        count = per_request(command, server_env, port, project, args.connections)
         baseline = baseline or count
         print(f"{name}: {count / 1000:.0f} k instructions per request ({count / baseline - 1:+.1%})", flush=True)
 
