@@ -189,9 +189,8 @@ def test_gunicorn_workers_keep_the_apps_access_log(installed_project: Callable[.
     assert probe(installed_project, "gunicorn", GUNICORN_PROBE)["app_access_log_has_handlers"] is True
 
 
-def test_gunicorn_workers_are_recycled_rarely_if_at_all(installed_project: Callable[..., Path]) -> None:
-    """Each recycled worker is a cold start: at 10_000 requests that was every few seconds under load
-    (p99 spikes in bench/run.py)."""
-    max_requests = probe(installed_project, "gunicorn", GUNICORN_PROBE)["max_requests"]
-
-    assert max_requests == 0 or max_requests >= 100_000
+def test_gunicorn_workers_are_not_recycled_under_load(installed_project: Callable[..., Path]) -> None:
+    """Each recycled worker is a cold start, and its keep-alive clients stay on the other workers: at
+    100,000 requests both workers of bench/run.py recycled within a second every 15 s of load, and
+    half the 2-worker rounds then ran on one worker (7.5-10k requests/s instead of 13k)."""
+    assert probe(installed_project, "gunicorn", GUNICORN_PROBE)["max_requests"] == 0

@@ -449,6 +449,12 @@ def test_supervisor_exits_0_after_faults(supervision: Supervision) -> None:
     assert supervision.exit_code == 0, supervision.log[-2000:]
 
 
+def test_workers_log_no_socket_error(supervision: Supervision) -> None:
+    # Gunicorn's "Error while closing socket [Errno 9] Bad file descriptor": with reuse_port every
+    # retiring worker logged it until gunicorn_worker.py handed Uvicorn plain sockets in run().
+    assert [line for line in supervision.log.splitlines() if "Errno" in line] == []
+
+
 def test_gunicorn_workers_share_new_connections(gunicorn_supervision: Supervision) -> None:
     # Each worker listens on its own SO_REUSEPORT socket (gunicorn.conf.py): the kernel spreads
     # connections by their addresses. A quarter of 64 is 4 standard deviations below half. (On one

@@ -36,12 +36,14 @@ worker_class = "{{ cookiecutter.package_name }}.gunicorn_worker.LimitedUvicornWo
 timeout = 30
 graceful_timeout = settings.graceful_timeout
 keepalive = settings.keep_alive_timeout
-# Recycle workers now and then so slow leaks cannot grow forever; jitter keeps them from all
-# restarting at once. A retiring worker drains without failing a request (http_protocol.py). With a
-# single worker, though, Gunicorn starts the replacement only once the old one has gone, so every
-# recycle would pause the service while the app imports: no recycling then.
-max_requests = 100_000 if workers > 1 else 0
-max_requests_jitter = 10_000
+# No recycling after a number of requests (Gunicorn's default, said here because templates often
+# switch it on). An async worker serves thousands of requests a second: at 100,000 each worker was
+# recycled every 15 s under load, equally loaded workers hit their limits within a second of each
+# other (jitter or not), and a recycled worker's keep-alive clients reconnect to the other workers
+# and stay there, so the new worker idles. With a single worker, Gunicorn starts the replacement
+# only once the old one has gone: a pause in service. For a leak you cannot fix yet, switch it on
+# without editing this file: GUNICORN_CMD_ARGS="--max-requests 1000000 --max-requests-jitter 500000".
+max_requests = 0
 # Heartbeat files on a RAM disk: a slow or full disk must not look like a hung worker.
 # Only Gunicorn's own heartbeat files live here (ruff S108 and bandit B108 flag any /dev/shm path).
 RAM_DISK = "/dev/shm"  # noqa: S108  # nosec B108

@@ -7,7 +7,8 @@ same values server.py gives Uvicorn for the other runners. gunicorn.conf.py name
 
 It also hands Uvicorn Gunicorn's plain sockets: uvloop closes a listening socket it serves itself;
 handed Gunicorn's wrapper instead, it closes the wrapper too, and every worker logs "Error while
-closing socket [Errno 9] Bad file descriptor" at shutdown. A plain socket it just detaches.
+closing socket [Errno 9] Bad file descriptor" at shutdown. A plain socket it just detaches. That
+happens in run(): with reuse_port, Gunicorn gives each worker its own sockets after constructing it.
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ class LimitedUvicornWorker(UvicornWorker):  # type: ignore[misc]  # base class i
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.sockets = [getattr(listener, "sock", listener) for listener in self.sockets]
         settings = get_settings()
         # Config reads these when the server starts (config.load()), after this constructor.
         self.config.http = HTTP_PROTOCOL
@@ -33,3 +33,7 @@ class LimitedUvicornWorker(UvicornWorker):  # type: ignore[misc]  # base class i
         self.config.h11_max_incomplete_event_size = settings.max_header_bytes
         self.config.timeout_graceful_shutdown = settings.graceful_timeout
         self.config.server_header = False
+
+    def run(self) -> None:
+        self.sockets = [getattr(listener, "sock", listener) for listener in self.sockets]
+        super().run()

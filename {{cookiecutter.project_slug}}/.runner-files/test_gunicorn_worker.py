@@ -1,10 +1,14 @@
 from __future__ import annotations
 
 import os
+import socket
+from collections.abc import Iterator
 
 import pytest
 from gunicorn.config import Config  # type: ignore[import-untyped]
 from gunicorn.glogging import Logger  # type: ignore[import-untyped]
+from gunicorn.sock import TCPSocket  # type: ignore[import-untyped]
+from uvicorn_worker import UvicornWorker  # type: ignore[import-untyped]
 
 from {{ cookiecutter.package_name }}.gunicorn_worker import LimitedUvicornWorker
 from {{ cookiecutter.package_name }}.http_protocol import HTTP_PROTOCOL
@@ -36,3 +40,23 @@ def test_worker_takes_limits_from_the_settings(monkeypatch: pytest.MonkeyPatch) 
 
 def test_worker_sends_no_server_header() -> None:
     assert make_worker().config.server_header is False
+
+
+@pytest.fixture
+def gunicorn_listener() -> Iterator[TCPSocket]:
+    config = Config()
+    listener = TCPSocket(("127.0.0.1", 0), config, Logger(config))
+    yield listener
+    listener.sock.close()
+
+
+def test_worker_serves_plain_sockets(monkeypatch: pytest.MonkeyPatch, gunicorn_listener: TCPSocket) -> None:
+    # uvloop closes a socket it was handed; Gunicorn's wrapper would close it again and log an error.
+    served: list[object] = []
+    monkeypatch.setattr(UvicornWorker, "run", lambda worker: served.extend(worker.sockets))
+    worker = make_worker()
+    worker.sockets = [gunicorn_listener]  # as Gunicorn sets them after forking, with reuse_port
+
+    worker.run()
+
+    assert served == [gunicorn_listener.sock]
