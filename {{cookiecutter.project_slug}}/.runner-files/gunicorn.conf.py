@@ -39,7 +39,7 @@ keepalive = settings.keep_alive_timeout
 # No recycling after a number of requests (Gunicorn's default, said here because templates often
 # switch it on). An async worker serves thousands of requests a second: at 100,000 each worker was
 # recycled every 15 s under load, equally loaded workers hit their limits within a second of each
-# other (jitter or not), and a recycled worker's keep-alive clients reconnect to the other workers
+# other (with 10 % jitter), and a recycled worker's keep-alive clients reconnect to the other workers
 # and stay there, so the new worker idles. With a single worker, Gunicorn starts the replacement
 # only once the old one has gone: a pause in service. For a leak you cannot fix yet, switch it on
 # without editing this file: GUNICORN_CMD_ARGS="--max-requests 1000000 --max-requests-jitter 500000".
