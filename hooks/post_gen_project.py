@@ -61,7 +61,8 @@ LOCK_NOTE = (
 )
 
 # Optional features: answer -> {path in the project: file in STAGING_DIR}, installed when the answer
-# is "yes". pre_gen_project.py has already refused a feature the chosen runner cannot use.
+# is "yes" ("a+b": when both are). pre_gen_project.py has already refused a feature the chosen runner
+# cannot use.
 OPTION_FILES: dict[str, dict[str, str]] = {
     "kubernetes": {
         "deploy/kubernetes/base/kustomization.yaml": "kubernetes/base/kustomization.yaml",
@@ -72,6 +73,15 @@ OPTION_FILES: dict[str, dict[str, str]] = {
         "deploy/kubernetes/base/pdb.yaml": "kubernetes/base/pdb.yaml",
         "deploy/kubernetes/base/networkpolicy.yaml": "kubernetes/base/networkpolicy.yaml",
         "deploy/kubernetes/overlays/production/kustomization.yaml": "kubernetes/overlays/production/kustomization.yaml",
+    },
+    "metrics": {
+        "src/{package}/serving/metrics.py": "metrics.py",
+        "tests/test_metrics.py": "test_metrics.py",
+    },
+    "kubernetes+metrics": {
+        "deploy/kubernetes/components/servicemonitor/kustomization.yaml": "kubernetes/components/servicemonitor/kustomization.yaml",
+        "deploy/kubernetes/components/servicemonitor/service.yaml": "kubernetes/components/servicemonitor/service.yaml",
+        "deploy/kubernetes/components/servicemonitor/servicemonitor.yaml": "kubernetes/components/servicemonitor/servicemonitor.yaml",
     },
 }
 
@@ -107,11 +117,16 @@ def runner_files(runner: str) -> dict[Path, Path]:
     return placed(RUNNER_FILES[runner])
 
 
+def chosen(option: str) -> bool:
+    """Whether the option's answer is "yes" (for "a+b", both answers)."""
+    return all(ANSWERS.get(name) == "yes" for name in option.split("+"))
+
+
 def selected_files(runner: str) -> dict[Path, Path]:
     """The runner's files plus those of every optional feature answered "yes"."""
     files = runner_files(runner)
     for option, table in OPTION_FILES.items():
-        if ANSWERS.get(option) == "yes":
+        if chosen(option):
             files.update(placed(table))
     return files
 

@@ -29,7 +29,8 @@ DEPENDENCY_IMPORT_NAMES = frozenset(
     {
         "annotated_types", "anyio", "click", "dotenv", "email_validator", "fastapi", "gunicorn",
         "h11", "httpcore", "httpcore2", "httptools", "httpx", "httpx2", "hypothesis", "idna", "mypy",
-        "packaging", "pydantic", "pydantic_core", "pydantic_settings", "pytest", "requests", "ruff",
+        "opentelemetry", "packaging", "prometheus_client", "pydantic", "pydantic_core",
+        "pydantic_settings", "pytest", "requests", "ruff",
         "schemathesis", "sniffio", "starlette", "typing_extensions", "typing_inspection", "urllib3",
         "uvicorn", "uvicorn_worker", "uvloop", "watchfiles", "websockets", "werkzeug", "yaml",
     }
@@ -38,8 +39,8 @@ DEPENDENCY_IMPORT_NAMES = frozenset(
 # names cannot depend on it (the installer sees the project depending on itself).
 DEPENDENCY_DISTRIBUTION_NAMES = frozenset(
     {
-        "fastapi", "gunicorn", "hatchling", "httpx2", "mypy", "pydantic", "pydantic-settings",
-        "pytest", "ruff", "schemathesis", "starlette", "uvicorn", "uvicorn-worker",
+        "fastapi", "gunicorn", "hatchling", "httpx2", "mypy", "prometheus-client", "pydantic",
+        "pydantic-settings", "pytest", "ruff", "schemathesis", "starlette", "uvicorn", "uvicorn-worker",
     }
 )  # fmt: skip
 # Names Windows refuses for a file or folder, whatever the extension.
@@ -212,6 +213,7 @@ CHECKS = {
     "runner": check_runner,
     "port": check_port,
     "kubernetes": check_yes_no,
+    "metrics": check_yes_no,
     "cruft_check": check_yes_no,
 }
 # Rules between answers: field -> check of all the answers (run when the field itself is valid).

@@ -29,6 +29,7 @@ VALID_ANSWERS = {
     "runner": "uvicorn",
     "port": "8000",
     "kubernetes": "no",
+    "metrics": "no",
     "cruft_check": "no",
 }
 

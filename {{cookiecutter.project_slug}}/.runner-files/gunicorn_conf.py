@@ -11,6 +11,9 @@ import socket
 from typing import Any
 
 from {{ cookiecutter.package_name }}.serving import tune_garbage_collector
+{%- if cookiecutter.metrics == "yes" %}
+from {{ cookiecutter.package_name }}.serving import metrics
+{%- endif %}
 from {{ cookiecutter.package_name }}.serving.logging_config import logging_config
 from {{ cookiecutter.package_name }}.settings import load_settings_or_exit
 
@@ -58,3 +61,21 @@ def on_starting(server: Any) -> None:
 
 def post_worker_init(worker: Any) -> None:
     tune_garbage_collector()
+{%- if cookiecutter.metrics == "yes" %}
+    if settings.metrics_port:
+        worker.wsgi = metrics.instrument(worker.wsgi)
+
+
+def when_ready(server: Any) -> None:
+    """The master serves the sum of its workers' metrics (serving/metrics.py)."""
+    if settings.metrics_port:
+        metrics.serve(settings.host, settings.metrics_port, lambda: list(server.WORKERS))
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    metrics.forget_worker(worker.pid)
+
+
+def on_exit(server: Any) -> None:
+    metrics.remove_multiprocess_dir()
+{%- endif %}

@@ -10,6 +10,9 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+{%- if cookiecutter.metrics == "yes" %}
+import tempfile
+{%- endif %}
 
 from {{ cookiecutter.package_name }}.settings import load_settings_or_exit
 
@@ -25,6 +28,14 @@ def main() -> None:
     parser.add_argument("--reload", action="store_true", help="restart workers on code changes (development)")
     reload = parser.parse_args().reload
     # One line per bad setting here, rather than a traceback from Gunicorn's config loading.
+{%- if cookiecutter.metrics == "yes" %}
+    settings = load_settings_or_exit()
+    if settings.metrics_port:
+        # This run's new folder for the workers' metrics (serving/metrics.py), set before Gunicorn
+        # loads prometheus-client, which reads it once.
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="metrics-")
+{%- else %}
     load_settings_or_exit()
+{%- endif %}
     command = gunicorn_command(reload=reload)
     os.execv(command[0], command)  # noqa: S606  # a fixed command, no shell

@@ -19,9 +19,12 @@ from uvicorn.config import STARTUP_FAILURE
 from uvicorn.supervisors import ChangeReload, Multiprocess
 
 from {{ cookiecutter.package_name }}.serving import tune_garbage_collector
+{%- if cookiecutter.metrics == "yes" %}
+from {{ cookiecutter.package_name }}.serving import metrics
+{%- endif %}
 from {{ cookiecutter.package_name }}.serving.logging_config import logging_config
 from {{ cookiecutter.package_name }}.serving.protocol import HTTP_PROTOCOL
-from {{ cookiecutter.package_name }}.settings import Settings, load_settings_or_exit
+from {{ cookiecutter.package_name }}.settings import Settings, {% if cookiecutter.metrics == "yes" %}get_settings, {% endif %}load_settings_or_exit
 
 # Each worker imports the app through load_app() (factory=True).
 APP_LOADER = f"{__name__}:load_app"
@@ -65,7 +68,11 @@ def load_app() -> ASGIApp:
         logging.shutdown()
         os._exit(STARTUP_FAILURE)  # at once: a slow exit leaves the supervisor's ping unanswered for 30 s
     tune_garbage_collector()
+{%- if cookiecutter.metrics == "yes" %}
+    return metrics.instrument(app) if get_settings().metrics_port else app
+{%- else %}
     return app
+{%- endif %}
 
 
 class Supervisor(Multiprocess):
@@ -80,20 +87,43 @@ class Supervisor(Multiprocess):
             if workers_end is not None:
                 workers_end.close()
         super().keep_subprocess_alive()
+{%- if cookiecutter.metrics == "yes" %}
+        # Workers gone since the last check (died, or replaced on SIGHUP): no request in flight there.
+        live = frozenset(self.worker_pids())
+        for pid in self.known_pids - live:
+            metrics.forget_worker(pid)
+        self.known_pids = live
+
+    known_pids: frozenset[int] = frozenset()
+
+    def worker_pids(self) -> list[int]:
+        return [process.pid for process in self.processes if process.pid is not None]
+{%- endif %}
 
 
-def serve(config: uvicorn.Config) -> bool:
+def serve(config: uvicorn.Config{% if cookiecutter.metrics == "yes" %}, metrics_port: int = 0{% endif %}) -> bool:
     """Run Uvicorn as uvicorn.run() does, and say whether it started (uvicorn.run() returns normally
-    even when workers failed to start)."""
+    even when workers failed to start).{% if cookiecutter.metrics == "yes" %} Metrics are served on metrics_port (0: none) by this
+    process: the workers' sum with workers, else its own.{% endif %}"""
     if config.should_reload:
         ChangeReload(config, target=uvicorn.Server(config).run, sockets=[config.bind_socket()]).run()
         return True
     if config.workers > 1:
         supervisor = Supervisor(config, sockets=[config.bind_socket()])
+{%- if cookiecutter.metrics == "yes" %}
+        with metrics.endpoint(config.host, metrics_port, supervisor.worker_pids):
+            supervisor.run()
+{%- else %}
         supervisor.run()
+{%- endif %}
         return all(process.exitcode != STARTUP_FAILURE for process in supervisor.processes)
     server = uvicorn.Server(config)
+{%- if cookiecutter.metrics == "yes" %}
+    with metrics.endpoint(config.host, metrics_port):
+        server.run()
+{%- else %}
     server.run()
+{%- endif %}
     return server.started
 
 
@@ -117,5 +147,5 @@ def main() -> None:
     signal.signal(signal.SIGINT, exit_successfully)
     signal.signal(signal.SIGHUP, keep_serving_on_reload)
     options = uvicorn_options(settings) | ({"reload": True, "reload_dirs": ["src"]} if reload else {})
-    if not serve(uvicorn.Config(APP_LOADER, **options)):
+    if not serve(uvicorn.Config(APP_LOADER, **options){% if cookiecutter.metrics == "yes" %}, settings.metrics_port{% endif %}):
         sys.exit(STARTUP_FAILURE)

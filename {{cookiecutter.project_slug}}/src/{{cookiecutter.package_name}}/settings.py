@@ -43,6 +43,10 @@ class Settings(BaseSettings):
     host: str = Field(default="127.0.0.1", validation_alias="HOST")
     port: int = Field(default={{ cookiecutter.port }}, ge=1, le=65535, validation_alias="PORT")
     web_concurrency: int = Field(default=1, ge=1, le=256, validation_alias="WEB_CONCURRENCY")
+{%- if cookiecutter.metrics == "yes" %}
+    # Port of the Prometheus metrics, on HOST like the service (serving/metrics.py); 0 turns them off.
+    metrics_port: int = Field(default=9000, ge=0, le=65535)
+{%- endif %}
 
     # Comma-separated addresses or CIDR ranges whose X-Forwarded-For/-Proto headers are trusted:
     # set it to your proxy's or ingress's range, or redirects and client addresses will be wrong.
@@ -75,6 +79,15 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return tuple(item.strip() for item in value.split(",") if item.strip())
         return value
+{%- if cookiecutter.metrics == "yes" %}
+
+    @field_validator("metrics_port")
+    @classmethod
+    def metrics_port_is_not_the_service_port(cls, value: int, info: ValidationInfo) -> int:
+        if value and value == info.data.get("port"):
+            raise ValueError("must differ from PORT (the metrics never share the public port)")
+        return value
+{%- endif %}
 
     @field_validator("debug")
     @classmethod
