@@ -10,10 +10,7 @@ import os
 import socket
 from typing import Any
 
-from {{ cookiecutter.package_name }}.serving import tune_garbage_collector
-{%- if cookiecutter.metrics == "yes" %}
-from {{ cookiecutter.package_name }}.serving import metrics
-{%- endif %}
+from {{ cookiecutter.package_name }}.serving import {% if cookiecutter.metrics == "yes" %}metrics, {% endif %}tune_garbage_collector
 from {{ cookiecutter.package_name }}.serving.logging_config import logging_config
 from {{ cookiecutter.package_name }}.settings import load_settings_or_exit
 

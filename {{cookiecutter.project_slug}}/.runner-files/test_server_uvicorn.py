@@ -13,6 +13,9 @@ import pytest
 from uvicorn.config import STARTUP_FAILURE
 
 from {{ cookiecutter.package_name }} import main
+{%- if cookiecutter.metrics == "yes" %}
+from {{ cookiecutter.package_name }}.serving import metrics
+{%- endif %}
 from {{ cookiecutter.package_name }}.serving.server import (
     Supervisor,
     exit_successfully,
@@ -66,10 +69,39 @@ def test_a_reload_signal_to_a_single_process_is_logged_and_survived(caplog: pyte
     keep_serving_on_reload(signal.SIGHUP, None)
 
     assert "SIGHUP ignored" in caplog.text
+{%- if cookiecutter.metrics == "yes" %}
+
+
+def test_the_loader_gives_the_app_counted_by_the_metrics_middleware() -> None:
+    assert cast(Any, load_app()).app is main.app
+
+
+def test_the_loader_gives_the_bare_app_with_metrics_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("{{ cookiecutter.package_name | upper }}_METRICS_PORT", "0")
+
+    assert load_app() is main.app
+
+
+def test_the_supervisor_forgets_the_metrics_of_a_worker_it_replaced(monkeypatch: pytest.MonkeyPatch) -> None:
+    forgotten: list[int] = []
+    monkeypatch.setattr(metrics, "forget_worker", forgotten.append)
+    supervisor = Supervisor.__new__(Supervisor)  # without its signal handlers: only the check runs
+    supervisor.should_exit = threading.Event()
+    supervisor.config = cast(Any, SimpleNamespace(timeout_worker_healthcheck=1))
+    worker = {pid: SimpleNamespace(pid=pid, is_alive=lambda timeout: True) for pid in (101, 102, 103)}
+    supervisor.processes = [cast(Any, worker[101]), cast(Any, worker[102])]
+    supervisor.keep_subprocess_alive()
+
+    supervisor.processes = [cast(Any, worker[101]), cast(Any, worker[103])]  # 102 was replaced
+    supervisor.keep_subprocess_alive()
+
+    assert forgotten == [102]
+{%- else %}
 
 
 def test_the_loader_gives_the_app() -> None:
     assert load_app() is main.app
+{%- endif %}
 
 
 def exit_at_once(code: int) -> NoReturn:
@@ -95,7 +127,7 @@ def test_uvicorn_is_told_the_app_comes_from_a_factory(settings: Settings) -> Non
 def test_supervisor_sees_at_once_a_worker_that_dies_during_a_health_check() -> None:
     supervisors_end, workers_end = Pipe()
     copy_in_the_worker = Connection(os.dup(workers_end.fileno()))  # what a started worker holds
-    worker = SimpleNamespace(child_conn=workers_end, is_alive=lambda timeout: True)
+    worker = SimpleNamespace(child_conn=workers_end, is_alive=lambda timeout: True, pid=None)
     supervisor = Supervisor.__new__(Supervisor)  # without its signal handlers: only the check runs
     supervisor.processes = [cast(Any, worker)]
     supervisor.should_exit = threading.Event()

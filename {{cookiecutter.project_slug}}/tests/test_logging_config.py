@@ -6,6 +6,7 @@ from datetime import datetime
 
 import pytest
 from fastapi.testclient import TestClient
+from opentelemetry import trace
 
 from {{ cookiecutter.package_name }}.main import create_app
 from {{ cookiecutter.package_name }}.middleware import request_id_var
@@ -103,3 +104,24 @@ def test_access_log_is_off_by_setting(caplog: pytest.LogCaptureFixture) -> None:
         quiet.get("/")
 
     assert caplog.records == []
+
+
+SPAN = trace.NonRecordingSpan(trace.SpanContext(trace_id=0xABC, span_id=0xDEF, is_remote=False))
+
+
+def test_json_lines_carry_the_trace_and_span_ids_when_tracing() -> None:
+    record = make_record("hello")
+    with trace.use_span(SPAN):
+        RequestIdFilter(tracing=True).filter(record)
+
+    line = json_line(record)
+
+    assert (line["trace_id"], line["span_id"]) == (f"{0xABC:032x}", f"{0xDEF:016x}")
+
+
+def test_json_lines_carry_no_trace_id_when_not_tracing() -> None:
+    record = make_record("hello")
+    with trace.use_span(SPAN):
+        RequestIdFilter().filter(record)
+
+    assert "trace_id" not in json_line(record)

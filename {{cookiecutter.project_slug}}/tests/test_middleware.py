@@ -5,9 +5,14 @@ from collections.abc import Iterator, Mapping
 import pytest
 from fastapi import Request
 from fastapi.testclient import TestClient
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from starlette.responses import PlainTextResponse
+from starlette.types import Receive, Scope, Send
 
 from {{ cookiecutter.package_name }}.main import create_app
-from {{ cookiecutter.package_name }}.middleware import DOCUMENT_HEADERS, SECURITY_HEADERS
+from {{ cookiecutter.package_name }}.middleware import DOCUMENT_HEADERS, SECURITY_HEADERS, RequestContextMiddleware
 from {{ cookiecutter.package_name }}.serving.logging_config import RequestIdFilter
 from {{ cookiecutter.package_name }}.settings import Settings
 
@@ -228,3 +233,19 @@ def test_validation_errors_do_not_echo_settings(client: TestClient, settings: Se
     response = client.get("/?" + "x" * 100)
 
     assert settings.forwarded_allow_ips not in response.text
+
+
+def test_the_request_span_carries_the_request_id_when_tracing() -> None:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    middleware = RequestContextMiddleware(PlainTextResponse("ok"), tracing=True)
+
+    async def traced(scope: Scope, receive: Receive, send: Send) -> None:
+        with provider.get_tracer("test").start_as_current_span("request"):
+            await middleware(scope, receive, send)
+
+    TestClient(traced).get("/", headers={"X-Request-ID": "req-42"})
+
+    (span,) = exporter.get_finished_spans()
+    assert span.attributes == {"request.id": "req-42"}

@@ -14,8 +14,9 @@ from {{ cookiecutter.package_name }}.routers import health, root
 from {{ cookiecutter.package_name }}.settings import Settings, get_settings
 
 DESCRIPTION = {{ cookiecutter.description | py_str }}
-# FastAPI's OpenTelemetry instrumentation, per-request check included, off unless settings.telemetry.
+# FastAPI's OpenTelemetry instrumentation, off unless settings.telemetry: docs/observability.md.
 TELEMETRY_OFF: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False, "operation_spans": False}
+TELEMETRY_ON: TelemetryConfig = {"auto_configure": True}
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -26,7 +27,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         lifespan=lifespan,
         debug=settings.debug,
-        telemetry=None if settings.telemetry else TELEMETRY_OFF,
+        telemetry=TELEMETRY_ON if settings.telemetry else TELEMETRY_OFF,
     )
     app.state.settings = settings
     app.state.readiness = "starting"
@@ -47,7 +48,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
     if "*" not in settings.allowed_hosts:
         app.add_middleware(HostCheckMiddleware, allowed_hosts=settings.allowed_hosts)
-    app.add_middleware(RequestContextMiddleware, access_log=settings.access_log, debug=settings.debug)
+    app.add_middleware(
+        RequestContextMiddleware, access_log=settings.access_log, debug=settings.debug, tracing=settings.telemetry
+    )
     return app
 
 

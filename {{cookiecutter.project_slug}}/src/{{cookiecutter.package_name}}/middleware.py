@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterable
 from contextvars import ContextVar
 
+from opentelemetry import trace
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -43,10 +44,11 @@ class RequestContextMiddleware:
     headers to every response; log one access line per request. FastAPI's own error handler sits
     outside user middleware, so an unhandled error is answered here, with the id and headers."""
 
-    def __init__(self, app: ASGIApp, *, access_log: bool = True, debug: bool = False) -> None:
+    def __init__(self, app: ASGIApp, *, access_log: bool = True, debug: bool = False, tracing: bool = False) -> None:
         self.app = app
         self.access_log = access_log
         self.debug = debug  # re-raise, so that FastAPI shows the traceback page
+        self.tracing = tracing  # the request's span gets its id
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -55,6 +57,8 @@ class RequestContextMiddleware:
         request_id = request_id_of(scope["headers"])
         added_headers = (*SECURITY_HEADERS, (REQUEST_ID_HEADER, request_id))
         token = request_id_var.set(request_id.decode())
+        if self.tracing:
+            trace.get_current_span().set_attribute("request.id", request_id.decode())
         started = time.perf_counter()
         status = 0
 

@@ -10,6 +10,8 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
+from opentelemetry import trace
+
 from {{ cookiecutter.package_name }}.middleware import request_id_var
 from {{ cookiecutter.package_name }}.settings import Settings
 
@@ -17,15 +19,24 @@ TEXT_FORMAT = "%(asctime)s %(levelname)s [%(name)s] [%(request_id)s] %(message)s
 # Control characters as \xNN: a value from a request (a path) cannot start a fake line in a text log
 # nor reach a terminal raw. JSON escapes them itself.
 ESCAPED = {code: f"\\x{code:02x}" for code in (*range(32), 127)}
-# Fields an access line carries on its own in JSON (middleware.log_access).
-ACCESS_FIELDS = ("method", "path", "status", "duration_ms", "client")
+# Fields a line carries on its own in JSON: an access line's (middleware.log_access), and the ids of
+# the current trace and span when tracing is on.
+EXTRA_FIELDS = ("method", "path", "status", "duration_ms", "client", "trace_id", "span_id")
 
 
 class RequestIdFilter(logging.Filter):
-    """Stamp each record with the id of the request being served ("-" outside a request)."""
+    """Stamp each record with the id of the request being served ("-" outside a request) and, when
+    tracing, with the ids of the current OpenTelemetry trace and span."""
+
+    def __init__(self, tracing: bool = False) -> None:
+        super().__init__()
+        self.tracing = tracing
 
     def filter(self, record: logging.LogRecord) -> bool:
         record.request_id = request_id_var.get()
+        span = trace.get_current_span().get_span_context() if self.tracing else None
+        if span is not None and span.is_valid:
+            record.trace_id, record.span_id = format(span.trace_id, "032x"), format(span.span_id, "016x")
         return True
 
 
@@ -47,7 +58,7 @@ class JsonFormatter(logging.Formatter):
             "request_id": getattr(record, "request_id", "-"),
             "message": record.getMessage(),
         }
-        for name in ACCESS_FIELDS:
+        for name in EXTRA_FIELDS:
             if name in record.__dict__:
                 fields[name] = record.__dict__[name]
         if record.exc_info:
@@ -62,7 +73,7 @@ def logging_config(settings: Settings) -> dict[str, Any]:
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "filters": {"request_id": {"()": RequestIdFilter}},
+        "filters": {"request_id": {"()": RequestIdFilter, "tracing": settings.telemetry}},
         "formatters": {"default": formatter},
         "handlers": {
             "stderr": {
