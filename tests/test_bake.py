@@ -24,6 +24,7 @@ COMMON_FILES = {
     "Makefile",
     "README.md",
     "pyproject.toml",
+    "docs/observability.md",
     "docs/operations.md",
     "src/{package}/__init__.py",
     "src/{package}/__main__.py",
@@ -80,6 +81,12 @@ KUBERNETES_FILES = {
     "deploy/kubernetes/base/service.yaml",
     "deploy/kubernetes/overlays/production/kustomization.yaml",
 }
+METRICS_FILES = {"src/{package}/serving/metrics.py", "tests/test_metrics.py"}
+KUBERNETES_METRICS_FILES = {
+    "deploy/kubernetes/components/servicemonitor/kustomization.yaml",
+    "deploy/kubernetes/components/servicemonitor/service.yaml",
+    "deploy/kubernetes/components/servicemonitor/servicemonitor.yaml",
+}
 # .cruft.json records the answers, template settings included (their names contain the marker text).
 NOT_SCANNED_FOR_LEFTOVERS = {".cruft.json"}
 LEFTOVER = re.compile(r"(?<!\$)\{\{|\{%|\{#|cookiecutter\.")
@@ -100,9 +107,9 @@ TRICKY_ANSWERS = [
 ]
 
 
-def expected_files(runner: str, answers: dict[str, str]) -> set[str]:
+def expected_files(runner: str, answers: dict[str, str], extra: set[str] | None = None) -> set[str]:
     names = {"package": answers["package_name"], "slug": answers["project_slug"]}
-    return {path.format(**names) for path in COMMON_FILES | RUNNER_ONLY_FILES[runner]}
+    return {path.format(**names) for path in COMMON_FILES | RUNNER_ONLY_FILES[runner] | (extra or set())}
 
 
 def baked_files(project: Path) -> set[str]:
@@ -153,6 +160,27 @@ def test_docker_with_kubernetes_adds_the_manifests(cookies: Any, monkeypatch: py
     assert baked_files(result.project_path) == expected_files("docker", result.context) | KUBERNETES_FILES
 
 
+@pytest.mark.parametrize("runner", ["uvicorn", "gunicorn", "docker"])
+def test_metrics_yes_adds_the_metrics_module_and_its_tests(
+    cookies: Any, monkeypatch: pytest.MonkeyPatch, runner: str
+) -> None:
+    result = bake(cookies, monkeypatch, runner=runner, metrics="yes")
+
+    assert result.exit_code == 0, result.exception
+    assert baked_files(result.project_path) == expected_files(runner, result.context, METRICS_FILES)
+
+
+def test_kubernetes_with_metrics_adds_the_servicemonitor_component(
+    cookies: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    result = bake(cookies, monkeypatch, runner="docker", kubernetes="yes", metrics="yes")
+
+    assert result.exit_code == 0, result.exception
+    assert baked_files(result.project_path) == expected_files(
+        "docker", result.context, METRICS_FILES | KUBERNETES_FILES | KUBERNETES_METRICS_FILES
+    )
+
+
 def test_cruft_file_records_the_answers(cookies: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     result = bake(cookies, monkeypatch, runner="gunicorn", port="9000")
     recorded = json.loads((result.project_path / ".cruft.json").read_text(encoding="utf-8"))
@@ -177,9 +205,12 @@ def test_no_staging_folder_is_left(cookies: Any, monkeypatch: pytest.MonkeyPatch
     assert not (result.project_path / ".runner-files").exists()
 
 
+@pytest.mark.parametrize("metrics", ["no", "yes"])
 @pytest.mark.parametrize("runner", ["uvicorn", "gunicorn", "docker"])
-def test_no_template_markers_are_left(cookies: Any, monkeypatch: pytest.MonkeyPatch, runner: str) -> None:
-    result = bake(cookies, monkeypatch, runner=runner)
+def test_no_template_markers_are_left(cookies: Any, monkeypatch: pytest.MonkeyPatch, runner: str, metrics: str) -> None:
+    result = bake(
+        cookies, monkeypatch, runner=runner, metrics=metrics, kubernetes="yes" if runner == "docker" else "no"
+    )
 
     leftovers = [
         f"{path}: {match.group()}"

@@ -157,6 +157,8 @@ class MetricsMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
         self.route_template = RouteTemplates(app)
+        # The series of each (method, route, status) seen: labels() costs as much as counting.
+        self.series: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -177,9 +179,12 @@ class MetricsMiddleware:
         finally:
             IN_FLIGHT.dec()
             method = scope["method"] if scope["method"] in METHODS else "_OTHER"
-            route = self.route_template(scope)
-            REQUESTS.labels(method, route, str(status)).inc()
-            DURATION.labels(method, route).observe(time.perf_counter() - started)
+            key = (method, self.route_template(scope), status)
+            series = self.series.get(key)
+            if series is None:
+                series = self.series[key] = (REQUESTS.labels(*key), DURATION.labels(*key[:2]))
+            series[0].inc()
+            series[1].observe(time.perf_counter() - started)
 
 
 def instrument(app: ASGIApp) -> ASGIApp:
