@@ -59,19 +59,17 @@ def on_starting(server: Any) -> None:
 def when_ready(server: Any) -> None:
     if reuse_port:  # the master listens on nothing, so its own "Listening at" line is empty
         server.log.info("Workers listening at: %s (a socket each)", ", ".join(f"http://{address}" for address in bind))
+{%- if cookiecutter.metrics == "yes" %}
+    if settings.metrics_port:  # the master serves the sum of its workers' metrics (serving/metrics.py)
+        metrics.serve(settings.host, settings.metrics_port, lambda: list(server.WORKERS))
+{%- endif %}
 
 
 def post_worker_init(worker: Any) -> None:
     tune_garbage_collector()
 {%- if cookiecutter.metrics == "yes" %}
     if settings.metrics_port:
-        worker.wsgi = metrics.instrument(worker.wsgi)
-
-
-def when_ready(server: Any) -> None:
-    """The master serves the sum of its workers' metrics (serving/metrics.py)."""
-    if settings.metrics_port:
-        metrics.serve(settings.host, settings.metrics_port, lambda: list(server.WORKERS))
+        worker.wsgi = metrics.MetricsMiddleware(worker.wsgi)
 
 
 def child_exit(server: Any, worker: Any) -> None:
@@ -79,5 +77,5 @@ def child_exit(server: Any, worker: Any) -> None:
 
 
 def on_exit(server: Any) -> None:
-    metrics.remove_multiprocess_dir()
+    metrics.remove_folder()
 {%- endif %}

@@ -32,8 +32,8 @@ def main() -> None:
 {%- if cookiecutter.metrics == "yes" %}
     settings = load_settings_or_exit()
     if settings.metrics_port:
-        # This run's new folder for the workers' metrics (serving/metrics.py), set before Gunicorn
-        # loads prometheus-client, which reads it once.
+        # This run's new folder for the workers' metrics (serving/metrics.py, which removes it at
+        # exit), set before Gunicorn loads prometheus-client: it reads the variable once, at import.
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="metrics-")
 {%- else %}
     load_settings_or_exit()

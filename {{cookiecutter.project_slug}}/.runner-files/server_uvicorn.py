@@ -66,7 +66,7 @@ def load_app() -> ASGIApp:
         os._exit(STARTUP_FAILURE)  # at once: a slow exit leaves the supervisor's ping unanswered for 30 s
     tune_garbage_collector()
 {%- if cookiecutter.metrics == "yes" %}
-    return metrics.instrument(app) if get_settings().metrics_port else app
+    return metrics.MetricsMiddleware(app) if get_settings().metrics_port else app
 {%- else %}
     return app
 {%- endif %}
@@ -85,11 +85,9 @@ class Supervisor(Multiprocess):
                 workers_end.close()
         super().keep_subprocess_alive()
 {%- if cookiecutter.metrics == "yes" %}
-        # Workers gone since the last check (died, or replaced on SIGHUP): no request in flight there.
-        live = frozenset(self.worker_pids())
-        for pid in self.known_pids - live:
+        for pid in self.known_pids.difference(self.worker_pids()):  # died, or replaced on SIGHUP
             metrics.forget_worker(pid)
-        self.known_pids = live
+        self.known_pids = frozenset(self.worker_pids())
 
     known_pids: frozenset[int] = frozenset()
 
@@ -100,8 +98,7 @@ class Supervisor(Multiprocess):
 
 def serve(config: uvicorn.Config{% if cookiecutter.metrics == "yes" %}, metrics_port: int = 0{% endif %}) -> bool:
     """Run Uvicorn as uvicorn.run() does, and say whether it started (uvicorn.run() returns normally
-    even when workers failed to start).{% if cookiecutter.metrics == "yes" %} Metrics are served on metrics_port (0: none) by this
-    process: the workers' sum with workers, else its own.{% endif %}"""
+    even when workers failed to start).{% if cookiecutter.metrics == "yes" %} This process serves the metrics (serving/metrics.py).{% endif %}"""
     if config.should_reload:
         ChangeReload(config, target=uvicorn.Server(config).run, sockets=[config.bind_socket()]).run()
         return True

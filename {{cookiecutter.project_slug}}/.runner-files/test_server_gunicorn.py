@@ -139,6 +139,9 @@ def test_several_workers_log_the_address_they_listen_at(monkeypatch: pytest.Monk
     monkeypatch.setenv("HOST", "127.0.0.1")
     monkeypatch.setenv("PORT", "9100")
     monkeypatch.setenv("WEB_CONCURRENCY", "2")
+{%- if cookiecutter.metrics == "yes" %}
+    monkeypatch.setenv("{{ cookiecutter.package_name | upper }}_METRICS_PORT", "0")
+{%- endif %}
     lines: list[str] = []
     server = SimpleNamespace(log=SimpleNamespace(info=lambda text, *args: lines.append(text % args)))
 

@@ -111,8 +111,10 @@ SPAN = trace.NonRecordingSpan(trace.SpanContext(trace_id=0xABC, span_id=0xDEF, i
 
 def test_json_lines_carry_the_trace_and_span_ids_when_tracing() -> None:
     record = make_record("hello")
+    tracing = RequestIdFilter()
+    tracing.tracing = True
     with trace.use_span(SPAN):
-        RequestIdFilter(tracing=True).filter(record)
+        tracing.filter(record)
 
     line = json_line(record)
 

@@ -19,24 +19,21 @@ TEXT_FORMAT = "%(asctime)s %(levelname)s [%(name)s] [%(request_id)s] %(message)s
 # Control characters as \xNN: a value from a request (a path) cannot start a fake line in a text log
 # nor reach a terminal raw. JSON escapes them itself.
 ESCAPED = {code: f"\\x{code:02x}" for code in (*range(32), 127)}
-# Fields a line carries on its own in JSON: an access line's (middleware.log_access), and the ids of
-# the current trace and span when tracing is on.
+# Fields a JSON line carries on its own: an access line's (middleware.log_access), the trace's.
 EXTRA_FIELDS = ("method", "path", "status", "duration_ms", "client", "trace_id", "span_id")
 
 
 class RequestIdFilter(logging.Filter):
-    """Stamp each record with the id of the request being served ("-" outside a request) and, when
-    tracing, with the ids of the current OpenTelemetry trace and span."""
+    """Stamp each record with the id of the request being served ("-" outside a request) and, with
+    tracing on, the ids of the current OpenTelemetry trace and span."""
 
-    def __init__(self, tracing: bool = False) -> None:
-        super().__init__()
-        self.tracing = tracing
+    tracing = False
 
     def filter(self, record: logging.LogRecord) -> bool:
         record.request_id = request_id_var.get()
         span = trace.get_current_span().get_span_context() if self.tracing else None
-        if span is not None and span.is_valid:
-            record.trace_id, record.span_id = format(span.trace_id, "032x"), format(span.span_id, "016x")
+        if span and span.is_valid:
+            record.trace_id, record.span_id = f"{span.trace_id:032x}", f"{span.span_id:016x}"
         return True
 
 
@@ -73,7 +70,7 @@ def logging_config(settings: Settings) -> dict[str, Any]:
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "filters": {"request_id": {"()": RequestIdFilter, "tracing": settings.telemetry}},
+        "filters": {"request_id": {"()": RequestIdFilter, ".": {"tracing": settings.telemetry}}},
         "formatters": {"default": formatter},
         "handlers": {
             "stderr": {
