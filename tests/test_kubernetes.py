@@ -418,6 +418,10 @@ def test_probe_paths_are_routes_of_the_app(
 
 @pytest.fixture(scope="module")
 def checkov_reports(project: Path) -> dict[str, dict[str, Any]]:
+    return checkov_of(project)
+
+
+def checkov_of(project: Path) -> dict[str, dict[str, Any]]:
     """checkov's JSON report per framework, offline (--skip-download), kubectl on PATH for kustomize."""
     result = run(
         [tool("checkov"), "--skip-download", "--directory", str(KUBE_DIR), "--output", "json"],
@@ -464,3 +468,127 @@ def test_every_checkov_skip_gives_a_reason(checkov_reports: dict[str, dict[str, 
         for check in skipped
         if not (check.get("check_result", {}).get("suppress_comment") or "").strip()
     ] == []
+
+
+# --- metrics=yes: the metrics port, its scrape annotations and the ServiceMonitor component ----------
+
+COMPONENT = KUBE_DIR / "components/servicemonitor"
+MONITORED = KUBE_DIR / "overlays/monitored"  # a test overlay: production plus the component
+
+
+@pytest.fixture(scope="module")
+def metrics_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    project = bake_project(
+        tmp_path_factory.mktemp("kubernetes-metrics"),
+        python_version=HOST_PYTHON,
+        runner="docker",
+        kubernetes="yes",
+        metrics="yes",
+    )
+    overlay = project / MONITORED
+    overlay.mkdir(parents=True)
+    (overlay / "kustomization.yaml").write_text(
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
+        "resources:\n  - ../production\ncomponents:\n  - ../../components/servicemonitor\n"
+    )
+    return project
+
+
+@pytest.fixture(scope="module")
+def metrics_rendered(metrics_project: Path) -> dict[Path, list[dict[str, Any]]]:
+    return {folder: render(metrics_project, folder) for folder in (*KUSTOMIZATIONS, MONITORED)}
+
+
+def metrics_port_setting(project: Path) -> int:
+    package = json.loads((project / ".cruft.json").read_text())["context"]["cookiecutter"]["package_name"]
+    values = dict(line.split("=", 1) for line in (project / ".env.example").read_text().splitlines() if "=" in line)
+    return int(values[f"{package.upper()}_METRICS_PORT"])
+
+
+def named(resources: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
+    (resource,) = [item for item in resources if item["kind"] == kind and item["metadata"]["name"] == name]
+    return resource
+
+
+@pytest.mark.scan
+@pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
+@pytest.mark.parametrize("folder", [*KUSTOMIZATIONS, MONITORED], ids=str)
+def test_manifests_with_metrics_validate(
+    metrics_rendered: dict[Path, list[dict[str, Any]]], folder: Path, version: str
+) -> None:
+    for document in metrics_rendered[folder]:
+        if document["kind"] != "ServiceMonitor":  # the Prometheus Operator's own kind: no schema here
+            kubernetes_validate.validate(document, version, strict=True)
+
+
+@pytest.mark.parametrize("folder", KUSTOMIZATIONS, ids=str)
+def test_the_container_port_named_metrics_is_the_metrics_port(
+    metrics_project: Path, metrics_rendered: dict[Path, list[dict[str, Any]]], folder: Path
+) -> None:
+    ports = {port["name"]: port["containerPort"] for port in container(metrics_rendered[folder])["ports"]}
+
+    assert ports["metrics"] == metrics_port_setting(metrics_project)
+
+
+def test_the_pods_carry_the_scrape_annotations(
+    metrics_project: Path, metrics_rendered: dict[Path, list[dict[str, Any]]]
+) -> None:
+    annotations = one_of_kind(metrics_rendered[OVERLAY], "Deployment")["spec"]["template"]["metadata"]["annotations"]
+
+    assert annotations == {
+        "prometheus.io/scrape": "true",
+        "prometheus.io/port": str(metrics_port_setting(metrics_project)),
+        "prometheus.io/path": "/metrics",
+    }
+
+
+def test_the_network_policy_admits_the_metrics_port(metrics_rendered: dict[Path, list[dict[str, Any]]]) -> None:
+    rules = one_of_kind(metrics_rendered[OVERLAY], "NetworkPolicy")["spec"]["ingress"]
+
+    assert {port["port"] for rule in rules for port in rule["ports"]} == {"http", "metrics"}
+
+
+def test_the_public_service_does_not_expose_the_metrics(metrics_rendered: dict[Path, list[dict[str, Any]]]) -> None:
+    ports = one_of_kind(metrics_rendered[OVERLAY], "Service")["spec"]["ports"]
+
+    assert [port["targetPort"] for port in ports] == ["http"]
+
+
+def test_the_service_monitor_scrapes_the_metrics_port_of_the_pods(
+    metrics_project: Path, metrics_rendered: dict[Path, list[dict[str, Any]]]
+) -> None:
+    resources = metrics_rendered[MONITORED]
+    slug = one_of_kind(resources, "Deployment")["metadata"]["name"]
+    monitor = one_of_kind(resources, "ServiceMonitor")["spec"]
+    service = named(resources, "Service", f"{slug}-metrics")
+    pod_labels = one_of_kind(resources, "Deployment")["spec"]["template"]["metadata"]["labels"]
+    selected = {"service": monitor["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()}
+    selected["pods"] = service["spec"]["selector"].items() <= pod_labels.items()
+    selected["port"] = [port["targetPort"] for port in service["spec"]["ports"]] == ["metrics"]
+    selected["endpoint"] = [endpoint["port"] for endpoint in monitor["endpoints"]] == ["metrics"]
+
+    assert selected == {"service": True, "pods": True, "port": True, "endpoint": True}
+
+
+def test_only_the_metrics_service_is_selected_by_the_monitor(
+    metrics_rendered: dict[Path, list[dict[str, Any]]],
+) -> None:
+    resources = metrics_rendered[MONITORED]
+    wanted = one_of_kind(resources, "ServiceMonitor")["spec"]["selector"]["matchLabels"].items()
+    services = [item for item in resources if item["kind"] == "Service"]
+
+    assert [s["metadata"]["name"] for s in services if wanted <= s["metadata"]["labels"].items()] == [
+        f"{one_of_kind(resources, 'Deployment')['metadata']['name']}-metrics"
+    ]
+
+
+@pytest.mark.scan
+def test_checkov_finds_no_failed_checks_with_metrics(metrics_project: Path) -> None:
+    reports = checkov_of(metrics_project)
+    failed = [
+        f"{check['check_id']} {check['resource']}: {check['check_name']}"
+        for report in reports.values()
+        for check in report["results"]["failed_checks"]
+    ]
+
+    assert (sorted(reports), failed) == (["kubernetes", "kustomize"], [])

@@ -158,7 +158,7 @@ def multiprocess_folder(pid: int) -> Path:
     """The metrics folder the server gave a worker (the environment it started with, in /proc)."""
     environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
     values = [item.split(b"=", 1)[1] for item in environ if item.startswith(b"PROMETHEUS_MULTIPROC_DIR=")]
-    assert len(values) == 1, f"process {pid} has no PROMETHEUS_MULTIPROC_DIR: {Path(f'/proc/{pid}/cmdline').read_bytes()!r}"
+    assert len(values) == 1, f"worker {pid} started without PROMETHEUS_MULTIPROC_DIR"
     (value,) = values
     return Path(value.decode())
 
