@@ -37,10 +37,10 @@ def tool(name: str) -> str:
 
 @pytest.fixture(scope="module")
 def baked(cookies_session: Any) -> dict[str, Path]:
-    """One project per runner, baked once for this module."""
+    """One project per runner, baked once for this module, with metrics (the most code to scan)."""
     projects = {}
     for runner in RUNNERS:
-        result = cookies_session.bake(extra_context={"runner": runner, "python_version": HOST_PYTHON})
+        result = cookies_session.bake(extra_context={"runner": runner, "python_version": HOST_PYTHON, "metrics": "yes"})
         assert result.exception is None, result.exception
         projects[runner] = result.project_path
     return projects
