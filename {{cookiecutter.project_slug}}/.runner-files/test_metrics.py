@@ -10,9 +10,11 @@ import pytest
 from fastapi import APIRouter, FastAPI
 from fastapi.testclient import TestClient
 from prometheus_client import REGISTRY
+from pydantic import ValidationError
 
 from {{ cookiecutter.package_name }}.main import create_app
 from {{ cookiecutter.package_name }}.serving.metrics import MetricsMiddleware, serve
+from {{ cookiecutter.package_name }}.settings import Settings
 
 
 def requests_total(method: str, route: str, status: str) -> float:
@@ -126,3 +128,8 @@ def test_the_endpoint_serves_the_metrics_in_prometheus_text() -> None:
         stop()
 
     assert "# TYPE http_requests_total counter" in text
+
+
+def test_the_metrics_port_cannot_be_the_service_port() -> None:
+    with pytest.raises(ValidationError, match="must differ from PORT"):
+        Settings(_env_file=None, port=9000, metrics_port=9000)
