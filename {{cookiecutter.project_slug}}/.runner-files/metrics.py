@@ -43,7 +43,7 @@ class MetricsMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
         self.series: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}  # labels() costs as much as inc()
-        self.templates: dict[int, list[Any]] | None = None
+        self.templates: dict[int, Any] | None = None  # route id: its template, or its contexts if included twice
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -64,10 +64,11 @@ class MetricsMiddleware:
         finally:
             IN_FLIGHT.dec()
             key = (scope["method"] if scope["method"] in METHODS else "_OTHER", self.route(scope), status)
-            if key not in self.series:
-                self.series[key] = (REQUESTS.labels(*key), DURATION.labels(*key[:2]))
-            self.series[key][0].inc()
-            self.series[key][1].observe(time.perf_counter() - started)
+            series = self.series.get(key)
+            if series is None:
+                series = self.series[key] = (REQUESTS.labels(*key), DURATION.labels(*key[:2]))
+            series[0].inc()
+            series[1].observe(time.perf_counter() - started)
 
     def route(self, scope: Scope) -> str:
         """The matched route's path template; "unmatched" for every path no route matched. A route
@@ -78,13 +79,15 @@ class MetricsMiddleware:
         if route is None:
             return "unmatched"
         if self.templates is None:
-            self.templates = {}
+            found: dict[int, list[Any]] = {}
             for context in iter_route_contexts(getattr(self.app, "routes", [])):
-                self.templates.setdefault(id(context.original_route), []).append(context)
-        contexts = self.templates.get(id(route), [])
-        path = scope["path"].removeprefix(scope.get("root_path", ""))
-        matched = [c.path_format for c in contexts if len(contexts) == 1 or c.path_regex.match(path)]
-        return str(matched[0] if matched else route.path_format)
+                found.setdefault(id(context.original_route), []).append(context)
+            self.templates = {key: one[0].path_format if len(one) == 1 else one for key, one in found.items()}
+        template = self.templates.get(id(route), route.path_format)
+        if isinstance(template, list):
+            path = scope["path"].removeprefix(scope.get("root_path", ""))
+            template = next((c.path_format for c in template if c.path_regex.match(path)), route.path_format)
+        return str(template)
 
 
 class ProcessesCollector(Collector):
