@@ -129,13 +129,15 @@ class LiveServer:
     started: float = field(default_factory=time.monotonic)
 
     @classmethod
-    def start(cls, project: Path, env: dict[str, str], log_path: Path, *, port: int | None = None) -> LiveServer:
-        """Start `make run` with HOST=127.0.0.1 and PORT set (a free port unless given)."""
+    def start(
+        cls, project: Path, env: dict[str, str], log_path: Path, *, port: int | None = None, target: str = "run"
+    ) -> LiveServer:
+        """Start `make run` (or another target) with HOST=127.0.0.1 and PORT set (a free port unless given)."""
         port = port or free_port()
         env = {**env, "HOST": LOOPBACK, "PORT": str(port)}
         with open(log_path, "wb") as log_file:
             make = subprocess.Popen(
-                ["make", "run"],
+                ["make", target],
                 cwd=project,
                 env=env,
                 stdin=subprocess.DEVNULL,
@@ -228,9 +230,9 @@ class LiveServer:
 
 
 @contextlib.contextmanager
-def live_server(project: Path, env: dict[str, str], log_path: Path) -> Iterator[LiveServer]:
-    """`make run` for the length of a with-block; always ended at exit."""
-    server = LiveServer.start(project, env, log_path)
+def live_server(project: Path, env: dict[str, str], log_path: Path, *, target: str = "run") -> Iterator[LiveServer]:
+    """`make run` (or another target) for the length of a with-block; always ended at exit."""
+    server = LiveServer.start(project, env, log_path, target=target)
     try:
         yield server
     finally:
