@@ -78,37 +78,6 @@ class DockerProject:
     lock_source: str
 
 
-def lock_in_base_image(project: Path, python_image: str, uv_image: str) -> None:
-    """`uv lock` inside the seeded base image (this host may lack the project's Python), with the
-    uv binary of the uv image the Dockerfile copies from."""
-    scratch = project.parent / "uv-binary"
-    scratch.mkdir(exist_ok=True)
-    container = docker("create", uv_image, "/uv").stdout.strip()
-    try:
-        docker("cp", f"{container}:/uv", str(scratch / "uv"))
-    finally:
-        docker("rm", container)
-    result = docker(
-        "run", "--rm",
-        "--volume", f"{scratch / 'uv'}:/usr/local/bin/uv:ro",
-        "--volume", f"{project}:/src",
-        "--workdir", "/src",
-        "--env", "UV_PYTHON_DOWNLOADS=never",
-        python_image, "uv", "lock",
-        timeout=300, check=False,
-    )  # fmt: skip
-    assert result.returncode == 0, f"uv lock in {python_image} failed:\n{result.stderr}"
-
-
-def base_images(dockerfile: str) -> tuple[str, str]:
-    """The python and uv images the Dockerfile builds from, as it names them."""
-    python_images = set(re.findall(r"^FROM\s+(\S+)", dockerfile, re.MULTILINE))
-    uv_images = set(re.findall(r"--from=(\S+/uv:\S+)", dockerfile))
-    assert len(python_images) == 1, f"expected one base image, found {python_images}"
-    assert len(uv_images) == 1, f"expected one uv image, found {uv_images}"
-    return python_images.pop(), uv_images.pop()
-
-
 @pytest.fixture(scope="module")
 def baked(tmp_path_factory: pytest.TempPathFactory) -> DockerProject:
     """A docker-runner bake with the test's slow route (no engine needed)."""
@@ -136,7 +105,7 @@ def engine() -> None:
 def project(baked: DockerProject, engine: None) -> DockerProject:
     """The bake with its base images seeded and uv.lock in place: by `make lock` when this host has
     the project's Python, else inside the seeded base image."""
-    python_image, uv_image = base_images((baked.path / "Dockerfile").read_text())
+    python_image, uv_image = docker_env.base_images((baked.path / "Dockerfile").read_text())
     try:
         docker_env.seed_python_image(python_image)
         docker_env.seed_uv_image(uv_image.rsplit(":", 1)[1])
@@ -146,7 +115,10 @@ def project(baked: DockerProject, engine: None) -> DockerProject:
     run(["make", "lock"], baked.path, env=project_env())
     baked.lock_source = "make lock"
     if not lock.exists():
-        lock_in_base_image(baked.path, python_image, uv_image)
+        try:
+            docker_env.lock_in_base_image(baked.path, python_image, uv_image)
+        except RuntimeError as error:
+            pytest.fail(str(error))
         baked.lock_source = f"uv lock in {python_image}"
     figure("docker bake: uv.lock written by", baked.lock_source)
     return baked
@@ -181,7 +153,7 @@ def image(project: DockerProject) -> Iterator[Image]:
     assert result.returncode == 0, f"docker build failed:\n{result.stderr[-5000:]}"
     warm, result = build(project)
     assert result.returncode == 0, f"docker rebuild failed:\n{result.stderr[-5000:]}"
-    python_image, _ = base_images((project.path / "Dockerfile").read_text())
+    python_image, _ = docker_env.base_images((project.path / "Dockerfile").read_text())
     built = Image(project.image, cold, warm, image_size(project.image), image_size(python_image))
     figure("docker build without layer cache", f"{cold:.1f} s")
     figure("docker build again, layers cached", f"{warm:.1f} s")
