@@ -75,34 +75,24 @@ class DockerProject:
     path: Path
     package: str
     image: str  # the tag compose.yaml names; the tests build under it
-    lock_source: str
+    lock: subprocess.CompletedProcess[str] | None = None  # `make lock`, on a PATH without uv or Python
 
 
-def lock_in_base_image(project: Path, python_image: str, uv_image: str) -> None:
-    """`uv lock` inside the seeded base image (this host may lack the project's Python), with the
-    uv binary of the uv image the Dockerfile copies from."""
-    scratch = project.parent / "uv-binary"
-    scratch.mkdir(exist_ok=True)
-    container = docker("create", uv_image, "/uv").stdout.strip()
-    try:
-        docker("cp", f"{container}:/uv", str(scratch / "uv"))
-    finally:
-        docker("rm", container)
-    result = docker(
-        "run", "--rm",
-        "--volume", f"{scratch / 'uv'}:/usr/local/bin/uv:ro",
-        "--volume", f"{project}:/src",
-        "--workdir", "/src",
-        "--env", "UV_PYTHON_DOWNLOADS=never",
-        python_image, "uv", "lock",
-        timeout=300, check=False,
-    )  # fmt: skip
-    assert result.returncode == 0, f"uv lock in {python_image} failed:\n{result.stderr}"
+def docker_only_env(bin_dir: Path) -> dict[str, str]:
+    """The project's environment with a PATH of make, docker and touch only: no uv, no Python."""
+    bin_dir.mkdir(exist_ok=True)
+    tools = {"make": shutil.which("make"), "docker": docker_env.DOCKER, "touch": shutil.which("touch")}
+    for name, target in tools.items():
+        assert target, f"{name} is not on PATH"
+        if not (bin_dir / name).exists():
+            (bin_dir / name).symlink_to(target)
+    return project_env(PATH=str(bin_dir))
 
 
 def base_images(dockerfile: str) -> tuple[str, str]:
-    """The python and uv images the Dockerfile builds from, as it names them."""
-    python_images = set(re.findall(r"^FROM\s+(\S+)", dockerfile, re.MULTILINE))
+    """The python and uv images the Dockerfile builds from, as it names them (not its own stages)."""
+    stages = set(re.findall(r"^FROM\s+\S+\s+AS\s+(\S+)", dockerfile, re.MULTILINE | re.IGNORECASE))
+    python_images = set(re.findall(r"^FROM\s+(\S+)", dockerfile, re.MULTILINE)) - stages - {"scratch"}
     uv_images = set(re.findall(r"--from=(\S+/uv:\S+)", dockerfile))
     assert len(python_images) == 1, f"expected one base image, found {python_images}"
     assert len(uv_images) == 1, f"expected one uv image, found {uv_images}"
@@ -122,7 +112,7 @@ def baked(tmp_path_factory: pytest.TempPathFactory) -> DockerProject:
     add_slow_route(project)
     compose = yaml.safe_load((project / "compose.yaml").read_text())
     image = compose["services"]["app"]["image"]
-    return DockerProject(project, package_name(project), image, lock_source="")
+    return DockerProject(project, package_name(project), image)
 
 
 @pytest.fixture(scope="module")
@@ -134,22 +124,27 @@ def engine() -> None:
 
 @pytest.fixture(scope="module")
 def project(baked: DockerProject, engine: None) -> DockerProject:
-    """The bake with its base images seeded and uv.lock in place: by `make lock` when this host has
-    the project's Python, else inside the seeded base image."""
+    """The bake with its base images seeded and uv.lock written by `make lock` with only make and
+    docker on PATH (the seeded image's Python is 3.13; this host's is not)."""
     python_image, uv_image = base_images((baked.path / "Dockerfile").read_text())
     try:
         docker_env.seed_python_image(python_image)
         docker_env.seed_uv_image(uv_image.rsplit(":", 1)[1])
     except RuntimeError as error:
         pytest.fail(f"seeding the base images failed: {error}")
-    lock = baked.path / "uv.lock"
-    run(["make", "lock"], baked.path, env=project_env())
-    baked.lock_source = "make lock"
-    if not lock.exists():
-        lock_in_base_image(baked.path, python_image, uv_image)
-        baked.lock_source = f"uv lock in {python_image}"
-    figure("docker bake: uv.lock written by", baked.lock_source)
+    start = time.monotonic()
+    baked.lock = run(["make", "lock"], baked.path, env=docker_only_env(baked.path.parent / "bin"))
+    figure("make lock (uv lock in the build image)", f"{time.monotonic() - start:.1f} s")
     return baked
+
+
+def test_make_lock_needs_neither_uv_nor_python(project: DockerProject) -> None:
+    assert project.lock is not None
+    assert project.lock.returncode == 0, project.lock.stderr[-3000:]
+
+
+def test_make_lock_writes_uv_lock(project: DockerProject) -> None:
+    assert f'name = "{project.path.name}"' in (project.path / "uv.lock").read_text()
 
 
 # --- the image -----------------------------------------------------------------------------------
@@ -189,11 +184,23 @@ def image(project: DockerProject) -> Iterator[Image]:
         "image size over its base", f"{(built.size - built.base_size) / 1e6:.1f} MB ({built.size / 1e6:.1f} MB in all)"
     )
     yield built
-    docker("image", "rm", "--force", project.image, check=False)
+    # Every tag of the bake's repository: the tests' own and the one `make image` gives.
+    repository = project.image.split(":")[0]
+    for reference in (repository, f"*/{repository}"):
+        tags = docker("image", "ls", "--filter", f"reference={reference}", "--format", "{{.Repository}}:{{.Tag}}")
+        for tag in tags.stdout.split():
+            docker("image", "rm", "--force", tag, check=False)
 
 
 def test_image_builds(image: Image) -> None:
     assert image.size > image.base_size
+
+
+def test_make_image_needs_neither_uv_nor_python(image: Image, project: DockerProject) -> None:
+    # After the image fixture's builds, so the layers are cached; uv.lock is up to date (make lock).
+    made = run(["make", "image"], project.path, env=docker_only_env(project.path.parent / "bin"))
+
+    assert made.returncode == 0, made.stderr[-3000:]
 
 
 def test_build_without_a_lock_file_says_how_to_make_one(project: DockerProject, tmp_path: Path) -> None:
