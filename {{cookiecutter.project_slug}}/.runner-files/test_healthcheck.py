@@ -8,7 +8,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
-from {{ cookiecutter.package_name }} import healthcheck
+from {{ cookiecutter.package_name }}.serving import healthcheck
 
 
 class LivezHandler(BaseHTTPRequestHandler):
