@@ -1,6 +1,7 @@
 """Container health check (Dockerfile, compose.yaml): exit 0 when /livez answers 200 where published
 ports arrive. Standard library only: it runs every 10 s, and importing the settings cost 5x its CPU.
 """
+
 from __future__ import annotations
 
 import http.client
