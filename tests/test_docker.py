@@ -398,7 +398,7 @@ def test_docker_stop_takes_under_3_seconds(docker_stop: DockerStop) -> None:
 
 
 def test_docker_stop_logs_the_lifespan_shutdown(docker_stop: DockerStop) -> None:
-    assert "lifespan shutdown" in docker_stop.logs
+    assert "shutdown: in-flight requests are done" in docker_stop.logs
 
 
 # --- docker stop under load (wrk) ----------------------------------------------------------------
