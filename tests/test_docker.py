@@ -80,9 +80,9 @@ class DockerProject:
 
 
 def docker_only_env(bin_dir: Path) -> dict[str, str]:
-    """The project's environment with a PATH of make, docker and touch only: no uv, no Python."""
+    """The project's environment with a PATH of make, docker, sed and touch only: no uv, no Python."""
     bin_dir.mkdir(exist_ok=True)
-    tools = {"make": shutil.which("make"), "docker": docker_env.DOCKER, "touch": shutil.which("touch")}
+    tools = {"docker": docker_env.DOCKER, **{name: shutil.which(name) for name in ("make", "sed", "touch")}}
     for name, target in tools.items():
         assert target, f"{name} is not on PATH"
         if not (bin_dir / name).exists():
@@ -125,8 +125,8 @@ def engine() -> None:
 
 @pytest.fixture(scope="module")
 def project(baked: DockerProject, engine: None) -> DockerProject:
-    """The bake with its base images seeded and uv.lock written by `make lock` with only make and
-    docker on PATH (the seeded image's Python is 3.13; this host's is not)."""
+    """The bake with its base images seeded and uv.lock written by `make lock` with only make,
+    docker and a shell's tools on PATH (the seeded image's Python is 3.13; this host's is not)."""
     python_image, uv_image = base_images((baked.path / "Dockerfile").read_text())
     try:
         docker_env.seed_python_image(python_image)
@@ -185,11 +185,10 @@ def image(project: DockerProject) -> Iterator[Image]:
         "image size over its base", f"{(built.size - built.base_size) / 1e6:.1f} MB ({built.size / 1e6:.1f} MB in all)"
     )
     yield built
-    # Every tag of the bake's repository: the tests' own and the one `make image` gives.
+    # Every tag of the bake's repository, under any registry: the tests' own and `make image`'s.
     repository = project.image.split(":")[0]
-    for reference in (repository, f"*/{repository}"):
-        tags = docker("image", "ls", "--filter", f"reference={reference}", "--format", "{{.Repository}}:{{.Tag}}")
-        for tag in tags.stdout.split():
+    for tag in docker("image", "ls", "--format", "{{.Repository}}:{{.Tag}}").stdout.split():
+        if tag.rsplit(":", 1)[0].split("/")[-1] == repository:
             docker("image", "rm", "--force", tag, check=False)
 
 
