@@ -382,8 +382,9 @@ def seed_uv_image(version: str) -> None:
 
 
 def base_images(dockerfile: str) -> tuple[str, str]:
-    """The python and uv images a Dockerfile builds from, as it names them."""
-    python_images = set(re.findall(r"^FROM\s+(\S+)", dockerfile, re.MULTILINE))
+    """The python and uv images a Dockerfile builds from, as it names them (not its own stages)."""
+    stages = set(re.findall(r"^FROM\s+\S+\s+AS\s+(\S+)", dockerfile, re.MULTILINE | re.IGNORECASE))
+    python_images = set(re.findall(r"^FROM\s+(\S+)", dockerfile, re.MULTILINE)) - stages - {"scratch"}
     uv_images = set(re.findall(r"--from=(\S+/uv:\S+)", dockerfile))
     if len(python_images) != 1 or len(uv_images) != 1:
         raise RuntimeError(f"expected one base image and one uv image, found {python_images} and {uv_images}")
