@@ -20,6 +20,7 @@ COMMON_FILES = {
     ".gitattributes",
     ".github/workflows/ci.yml",
     ".gitignore",
+    ".python-version",
     ".pre-commit-config.yaml",
     "Makefile",
     "README.md",
