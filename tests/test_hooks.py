@@ -99,6 +99,13 @@ def test_runners_match_cookiecutter_json(pre_gen: ModuleType) -> None:
     assert list(pre_gen.RUNNERS) == COOKIECUTTER_JSON["runner"]
 
 
+def test_the_kubernetes_question_comes_right_after_the_runner_question() -> None:
+    """Cookiecutter asks every question (no conditional ones): it is asked next to the answer it needs."""
+    questions = list(COOKIECUTTER_JSON)
+
+    assert questions.index("kubernetes") == questions.index("runner") + 1
+
+
 def test_python_versions_match_the_default_chooser(pre_gen: ModuleType) -> None:
     assert pre_gen.PYTHON_VERSIONS == template_python.SUPPORTED_PYTHON_VERSIONS
 
