@@ -28,4 +28,4 @@ def main() -> None:
     # One line per bad setting here, rather than a traceback from Gunicorn's config loading.
     load_settings_or_exit()
     command = gunicorn_command(reload=reload)
-    os.execv(command[0], command)  # noqa: S606  # a fixed command, no shell
+    os.execv(command[0], command)  # noqa: S606  # nosec B606  # a fixed command, no shell
