@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import runpy
+import signal
 import socket
 import subprocess
 import sys
@@ -145,3 +147,13 @@ def test_several_workers_log_the_address_they_listen_at(monkeypatch: pytest.Monk
     load_config()["when_ready"](server)
 
     assert lines == ["Workers listening at: http://127.0.0.1:9100 (a socket each)"]
+
+
+def test_a_reload_tells_the_uvicorn_worker_to_stop(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Gunicorn's reloader (make dev) calls worker_int when a file changed; Gunicorn then starts a new worker.
+    sent: list[tuple[int, int]] = []
+    monkeypatch.setattr(os, "kill", lambda pid, signum: sent.append((pid, signum)))
+
+    load_config()["worker_int"](SimpleNamespace(pid=4242))
+
+    assert sent == [(4242, signal.SIGTERM)]
