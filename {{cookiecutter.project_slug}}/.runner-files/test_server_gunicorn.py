@@ -111,13 +111,13 @@ def test_recycling_can_be_switched_on_from_the_environment(monkeypatch: pytest.M
     assert (cfg.max_requests, cfg.max_requests_jitter) == (1_000_000, 500_000)
 
 
-def test_gunicorn_accepts_the_config() -> None:
+def test_gunicorn_accepts_the_config(tmp_path: Path) -> None:
     result = subprocess.run(  # noqa: S603
         [sys.executable, "-m", "gunicorn", "--check-config", "--config", str(CONFIG_FILE)],
         capture_output=True,
         text=True,
         check=False,
-        cwd=CONFIG_FILE.parent,
+        cwd=tmp_path,  # away from the developer's .env, like every test (conftest.py)
     )
 
     assert result.returncode == 0, result.stderr
