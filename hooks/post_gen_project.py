@@ -32,22 +32,22 @@ STAGING_DIR = Path(".runner-files")
 # runner -> {path in the project: file in STAGING_DIR}. "{package}" and "{slug}" are filled in.
 RUNNER_FILES: dict[str, dict[str, str]] = {
     "uvicorn": {
-        "src/{package}/server.py": "server_uvicorn.py",
+        "src/{package}/serving/server.py": "server_uvicorn.py",
         "tests/test_server.py": "test_server_uvicorn.py",
         "deploy/{slug}.service": "systemd.service",
     },
     "gunicorn": {
-        "src/{package}/server.py": "server_gunicorn.py",
+        "src/{package}/serving/server.py": "server_gunicorn.py",
         "tests/test_server.py": "test_server_gunicorn.py",
-        "src/{package}/gunicorn_worker.py": "gunicorn_worker.py",
+        "src/{package}/serving/gunicorn_conf.py": "gunicorn_conf.py",
+        "src/{package}/serving/gunicorn_worker.py": "gunicorn_worker.py",
         "tests/test_gunicorn_worker.py": "test_gunicorn_worker.py",
-        "gunicorn.conf.py": "gunicorn.conf.py",
         "deploy/{slug}.service": "systemd.service",
     },
     "docker": {
-        "src/{package}/server.py": "server_uvicorn.py",
+        "src/{package}/serving/server.py": "server_uvicorn.py",
         "tests/test_server.py": "test_server_uvicorn.py",
-        "src/{package}/healthcheck.py": "healthcheck.py",
+        "src/{package}/serving/healthcheck.py": "healthcheck.py",
         "tests/test_healthcheck.py": "test_healthcheck.py",
         "Dockerfile": "Dockerfile",
         ".dockerignore": "dockerignore",

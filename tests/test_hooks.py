@@ -144,9 +144,9 @@ def test_runner_files_are_installed_and_staging_removed(post_gen: ModuleType) ->
 
     assert sorted(path.as_posix() for path in installed) == sorted(
         [
-            "src/my_fastapi_service/server.py",
+            "src/my_fastapi_service/serving/server.py",
             "tests/test_server.py",
-            "src/my_fastapi_service/healthcheck.py",
+            "src/my_fastapi_service/serving/healthcheck.py",
             "tests/test_healthcheck.py",
             "Dockerfile",
             ".dockerignore",
@@ -165,11 +165,13 @@ def test_unlisted_staged_file_is_an_error(post_gen: ModuleType) -> None:
 
 
 def test_files_of_an_earlier_runner_are_listed_not_deleted(post_gen: ModuleType) -> None:
-    Path("gunicorn.conf.py").write_text("# the user's, from an earlier generation\n", encoding="utf-8")
+    earlier = Path("src/my_fastapi_service/serving/gunicorn_conf.py")
+    earlier.parent.mkdir(parents=True, exist_ok=True)
+    earlier.write_text("# the user's, from an earlier generation\n", encoding="utf-8")
     post_gen.install_runner_files("docker")
 
-    assert post_gen.other_answers_leftovers("docker") == [(Path("gunicorn.conf.py"), "another runner")]
-    assert Path("gunicorn.conf.py").is_file()
+    assert post_gen.other_answers_leftovers("docker") == [(earlier, "another runner")]
+    assert earlier.is_file()
 
 
 @pytest.mark.parametrize(

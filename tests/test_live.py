@@ -442,7 +442,7 @@ def test_reload_replaces_every_worker(supervision: Supervision) -> None:
 
 
 def test_reload_fails_no_request(supervision: Supervision) -> None:
-    # A retiring worker answers what reaches it while it drains (http_protocol.py), rather than
+    # A retiring worker answers what reaches it while it drains (serving/protocol.py), rather than
     # resetting connections it has accepted but not read (upstream Kludex/uvicorn#2757).
     assert supervision.reload.stream.failed == 0, supervision.reload.stream.failures
 
@@ -458,7 +458,7 @@ def test_workers_log_no_socket_error(supervision: Supervision) -> None:
 
 
 def test_gunicorn_workers_share_new_connections(gunicorn_supervision: Supervision) -> None:
-    # Each worker listens on its own SO_REUSEPORT socket (gunicorn.conf.py): the kernel spreads
+    # Each worker listens on its own SO_REUSEPORT socket (serving/gunicorn_conf.py): the kernel spreads
     # connections by their addresses. A quarter of 64 is 4 standard deviations below half. (On one
     # shared socket, the worker that wakes first often takes all 64 on a 2-core machine.)
     assert gunicorn_supervision.connections_per_worker[0] >= SPREAD_CONNECTIONS // 4

@@ -30,16 +30,16 @@ SWITCHES = ("uvicorn", "docker", "gunicorn", "uvicorn", "gunicorn", "docker", "u
 RUNNER_ONLY = {
     "uvicorn": {"deploy/regen.service"},
     "gunicorn": {
-        "gunicorn.conf.py",
+        "src/regen/serving/gunicorn_conf.py",
         "deploy/regen.service",
-        "src/regen/gunicorn_worker.py",
+        "src/regen/serving/gunicorn_worker.py",
         "tests/test_gunicorn_worker.py",
     },
     "docker": {
         "Dockerfile",
         ".dockerignore",
         "compose.yaml",
-        "src/regen/healthcheck.py",
+        "src/regen/serving/healthcheck.py",
         "tests/test_healthcheck.py",
     },
 }
@@ -115,7 +115,7 @@ def test_server_module_follows_the_runner(tmp_path: Path) -> None:
     project = bake(tmp_path, "gunicorn", overwrite=False)
     bake(tmp_path, "uvicorn", overwrite=True)
 
-    assert "uvicorn.run(" in (project / "src/regen/server.py").read_text()
+    assert "uvicorn.Server(" in (project / "src/regen/serving/server.py").read_text()
 
 
 @pytest.mark.parametrize("runner", ["uvicorn", "gunicorn"])
@@ -171,7 +171,7 @@ def test_hooks_succeed_without_git_uv_or_docker(tmp_path: Path, runner: str) -> 
     result = run([*command, f"runner={runner}", f"python_version={HOST_PYTHON}"], tmp_path, env=env, timeout=120)
 
     assert result.returncode == 0, result.stderr
-    assert (output / "my-fastapi-service" / "src" / "my_fastapi_service" / "server.py").is_file()
+    assert (output / "my-fastapi-service" / "src" / "my_fastapi_service" / "serving" / "server.py").is_file()
     if runner == "docker":
         # No uv, so no lock file: the hook says how to make one instead of failing.
         assert "run `make lock`" in result.stdout

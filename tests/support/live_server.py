@@ -398,8 +398,8 @@ def add_slow_route(project: Path) -> None:
     text = main.read_text()
     edits = {
         f"from {package}.routers import health, root\n": f"from {package}.routers import health, root, slow\n",
-        "    include_flat(app, health.router)\n": (
-            "    include_flat(app, health.router)\n    include_flat(app, slow.router)\n"
+        "    app.include_router(health.router)\n": (
+            "    app.include_router(health.router)\n    app.include_router(slow.router)\n"
         ),
     }
     for old, new in edits.items():

@@ -1,6 +1,6 @@
 """Container health check without curl: exit 0 when /livez answers 200 on this container's port.
 
-Used by the Dockerfile's HEALTHCHECK and compose.yaml (`python -m <package>.healthcheck`).
+Used by the Dockerfile's HEALTHCHECK and compose.yaml (`python -m <package>.serving.healthcheck`).
 """
 
 from __future__ import annotations

@@ -1,26 +1,30 @@
-"""Serve the app with Gunicorn managing Uvicorn workers, configured by ./gunicorn.conf.py.
+"""Start the production server: Gunicorn managing Uvicorn workers, configured by gunicorn_conf.py.
 
-`make run` and the systemd unit both start this (`python -m <package>`), the same as running
-`gunicorn --config gunicorn.conf.py` from the project folder.
+`python -m {{ cookiecutter.package_name }}` runs main(): `make run`, the systemd unit and (with reload) `make dev`.
+It checks the settings once, then becomes `gunicorn --config python:<this package>.serving.gunicorn_conf`
+(the same process: systemd's signals reach Gunicorn's master directly).
 """
 
 from __future__ import annotations
 
+import argparse
+import os
 import sys
-from pathlib import Path
-
-from gunicorn.app.wsgiapp import run  # type: ignore[import-untyped]  # gunicorn ships no type hints
 
 from {{ cookiecutter.package_name }}.settings import load_settings_or_exit
 
-CONFIG_FILE = Path("gunicorn.conf.py")
+CONFIG = "python:{{ cookiecutter.package_name }}.serving.gunicorn_conf"
+
+
+def gunicorn_command(*, reload: bool = False) -> list[str]:
+    return [sys.executable, "-m", "gunicorn", "--config", CONFIG, *(["--reload"] if reload else [])]
 
 
 def main() -> None:
-    # Check the settings before Gunicorn starts: one line per bad setting, not a traceback per worker.
+    parser = argparse.ArgumentParser(prog="python -m {{ cookiecutter.package_name }}", description="Serve the app.")
+    parser.add_argument("--reload", action="store_true", help="restart workers on code changes (development)")
+    reload = parser.parse_args().reload
+    # One line per bad setting here, rather than a traceback from Gunicorn's config loading.
     load_settings_or_exit()
-    if not CONFIG_FILE.is_file():
-        print(f"error: {CONFIG_FILE} not found in {Path.cwd()}: run from the project folder", file=sys.stderr)
-        raise SystemExit(2)
-    sys.argv = ["gunicorn", "--config", str(CONFIG_FILE)]
-    run()
+    command = gunicorn_command(reload=reload)
+    os.execv(command[0], command)  # noqa: S606  # a fixed command, no shell

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import importlib
 import os
 from collections.abc import Iterator
 
@@ -7,16 +8,17 @@ import pytest
 from gunicorn.config import Config  # type: ignore[import-untyped]
 from gunicorn.glogging import Logger  # type: ignore[import-untyped]
 from gunicorn.sock import TCPSocket  # type: ignore[import-untyped]
-from uvicorn_worker import UvicornWorker  # type: ignore[import-untyped]
+from uvicorn_worker import UvicornWorker as StockWorker  # type: ignore[import-untyped]
 
-from {{ cookiecutter.package_name }}.gunicorn_worker import LimitedUvicornWorker
-from {{ cookiecutter.package_name }}.http_protocol import HTTP_PROTOCOL
-from {{ cookiecutter.package_name }}.settings import ENV_PREFIX
+from {{ cookiecutter.package_name }}.serving import gunicorn_worker
+from {{ cookiecutter.package_name }}.serving.gunicorn_worker import UvicornWorker
+from {{ cookiecutter.package_name }}.serving.protocol import HTTP_PROTOCOL
+from {{ cookiecutter.package_name }}.settings import ENV_PREFIX, get_settings
 
 
-def make_worker() -> LimitedUvicornWorker:
+def make_worker() -> UvicornWorker:
     config = Config()
-    return LimitedUvicornWorker(0, os.getpid(), [], None, 30, config, Logger(config))
+    return UvicornWorker(0, os.getpid(), [], None, 30, config, Logger(config))
 
 
 def test_worker_uses_the_header_limited_protocol() -> None:
@@ -27,8 +29,10 @@ def test_worker_takes_limits_from_the_settings(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setenv(f"{ENV_PREFIX}LIMIT_CONCURRENCY", "7")
     monkeypatch.setenv(f"{ENV_PREFIX}GRACEFUL_TIMEOUT", "9")
     monkeypatch.setenv(f"{ENV_PREFIX}MAX_HEADER_BYTES", "4096")
+    get_settings.cache_clear()
+    worker_class = importlib.reload(gunicorn_worker).UvicornWorker
 
-    config = make_worker().config
+    config = worker_class(0, os.getpid(), [], None, 30, Config(), Logger(Config())).config
 
     assert (config.limit_concurrency, config.timeout_graceful_shutdown, config.h11_max_incomplete_event_size) == (
         7,
@@ -52,7 +56,7 @@ def gunicorn_listener() -> Iterator[TCPSocket]:
 def test_worker_serves_plain_sockets(monkeypatch: pytest.MonkeyPatch, gunicorn_listener: TCPSocket) -> None:
     # uvloop closes a socket it was handed; Gunicorn's wrapper would close it again and log an error.
     served: list[object] = []
-    monkeypatch.setattr(UvicornWorker, "run", lambda worker: served.extend(worker.sockets))
+    monkeypatch.setattr(StockWorker, "run", lambda worker: served.extend(worker.sockets))
     worker = make_worker()
     worker.sockets = [gunicorn_listener]  # as Gunicorn sets them after forking, with reuse_port
 

@@ -6,7 +6,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
-from {{ cookiecutter.package_name }}.healthcheck import main
+from {{ cookiecutter.package_name }}.serving.healthcheck import main
 
 
 class LivezHandler(BaseHTTPRequestHandler):

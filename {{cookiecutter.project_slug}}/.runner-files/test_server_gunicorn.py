@@ -5,19 +5,28 @@ import socket
 import subprocess
 import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from gunicorn.app.wsgiapp import WSGIApplication  # type: ignore[import-untyped]  # gunicorn ships no type hints
 
-from {{ cookiecutter.package_name }}.gunicorn_worker import LimitedUvicornWorker
+from {{ cookiecutter.package_name }}.serving.gunicorn_worker import UvicornWorker
+from {{ cookiecutter.package_name }}.serving.server import CONFIG, gunicorn_command
 
-CONFIG_FILE = Path(__file__).parents[1] / "gunicorn.conf.py"
+CONFIG_MODULE = CONFIG.removeprefix("python:")
 
 
 def load_config() -> dict[str, Any]:
-    return runpy.run_path(str(CONFIG_FILE))
+    """The config module's settings, read afresh (it reads the environment when loaded)."""
+    return runpy.run_module(CONFIG_MODULE)
+
+
+def test_server_runs_gunicorn_with_this_config() -> None:
+    assert gunicorn_command()[1:] == ["-m", "gunicorn", "--config", CONFIG]
+
+
+def test_reload_is_gunicorns_own_option() -> None:
+    assert gunicorn_command(reload=True)[-1] == "--reload"
 
 
 def test_bind_and_workers_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -37,14 +46,14 @@ def test_ipv6_host_is_bracketed(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_workers_are_uvicorn_workers() -> None:
-    worker = LimitedUvicornWorker
+    worker = UvicornWorker
 
     assert load_config()["worker_class"] == f"{worker.__module__}.{worker.__qualname__}"
 
 
 @pytest.mark.parametrize("workers", ["1", "2"])
 def test_workers_are_not_recycled_after_a_number_of_requests(monkeypatch: pytest.MonkeyPatch, workers: str) -> None:
-    # Under load a recycled worker's clients move to the others and stay (gunicorn.conf.py).
+    # Under load a recycled worker's clients move to the others and stay (gunicorn_conf.py).
     monkeypatch.setenv("WEB_CONCURRENCY", workers)
 
     assert load_config()["max_requests"] == 0
@@ -102,9 +111,9 @@ def test_control_socket_is_disabled_so_instances_cannot_collide() -> None:
 
 
 def test_recycling_can_be_switched_on_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    # As gunicorn.conf.py says: Gunicorn applies GUNICORN_CMD_ARGS over the config file.
+    # As gunicorn_conf.py says: Gunicorn applies GUNICORN_CMD_ARGS over the config file.
     monkeypatch.setenv("GUNICORN_CMD_ARGS", "--max-requests 1000000 --max-requests-jitter 500000")
-    monkeypatch.setattr(sys, "argv", ["gunicorn", "--config", str(CONFIG_FILE)])
+    monkeypatch.setattr(sys, "argv", ["gunicorn", "--config", CONFIG])
 
     cfg = WSGIApplication("%(prog)s [OPTIONS] [APP_MODULE]").cfg
 
@@ -113,7 +122,7 @@ def test_recycling_can_be_switched_on_from_the_environment(monkeypatch: pytest.M
 
 def test_gunicorn_accepts_the_config(tmp_path: Path) -> None:
     result = subprocess.run(  # noqa: S603
-        [sys.executable, "-m", "gunicorn", "--check-config", "--config", str(CONFIG_FILE)],
+        [sys.executable, "-m", "gunicorn", "--check-config", "--config", CONFIG],
         capture_output=True,
         text=True,
         check=False,

@@ -13,7 +13,7 @@ import pytest
 from uvicorn.config import STARTUP_FAILURE
 
 from {{ cookiecutter.package_name }} import main
-from {{ cookiecutter.package_name }}.server import (
+from {{ cookiecutter.package_name }}.serving.server import (
     Supervisor,
     exit_successfully,
     keep_serving_on_reload,

@@ -55,16 +55,6 @@ def test_probes_are_not_access_logged(client: TestClient, caplog: pytest.LogCapt
     assert caplog.records == []
 
 
-def test_access_log_can_be_switched_off(caplog: pytest.LogCaptureFixture) -> None:
-    with (
-        TestClient(create_app(Settings(_env_file=None, access_log=False))) as quiet_client,
-        caplog.at_level("INFO", logger="{{ cookiecutter.package_name }}.access"),
-    ):
-        quiet_client.get("/")
-
-    assert caplog.records == []
-
-
 @pytest.mark.parametrize(("telemetry", "looks_for_a_tracer"), [(False, False), (True, True)])
 def test_telemetry_setting_decides_whether_requests_look_for_a_tracer(
     monkeypatch: pytest.MonkeyPatch, telemetry: bool, looks_for_a_tracer: bool

@@ -1,5 +1,5 @@
-"""What `python -m <this package>` runs: the production server (see server.py)."""
+"""What `python -m {{ cookiecutter.package_name }}` runs: the production server (serving/server.py)."""
 
-from {{ cookiecutter.package_name }}.server import main
+from {{ cookiecutter.package_name }}.serving.server import main
 
 main()

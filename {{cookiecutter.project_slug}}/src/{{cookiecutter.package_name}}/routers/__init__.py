@@ -1,1 +1,1 @@
-"""One module per resource, each with its own router; main.py includes each (routing.include_flat)."""
+"""One module per resource, each with its own `APIRouter`; main.py adds each with `app.include_router()`."""

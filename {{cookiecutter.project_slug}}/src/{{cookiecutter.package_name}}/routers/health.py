@@ -7,9 +7,7 @@ from typing import Literal
 from fastapi import APIRouter, Request, Response, status
 from pydantic import BaseModel
 
-from {{ cookiecutter.package_name }}.routing import ReplayableRoute
-
-router = APIRouter(tags=["health"], route_class=ReplayableRoute)
+router = APIRouter(tags=["health"])
 
 
 class Health(BaseModel):

@@ -3,9 +3,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from pydantic import BaseModel
 
-from {{ cookiecutter.package_name }}.routing import ReplayableRoute
-
-router = APIRouter(tags=["root"], route_class=ReplayableRoute)
+router = APIRouter(tags=["root"])
 
 
 class Message(BaseModel):

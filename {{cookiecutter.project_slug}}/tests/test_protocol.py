@@ -1,4 +1,4 @@
-"""The HTTP protocol (http_protocol.py) on a real Uvicorn server on 127.0.0.1 (a TestClient has no
+"""The HTTP protocol (serving/protocol.py) on a real Uvicorn server on 127.0.0.1 (a TestClient has no
 parser): the header size limit, and a drain that answers requests arriving while the server stops."""
 
 from __future__ import annotations
@@ -13,11 +13,8 @@ from collections.abc import Iterator
 import pytest
 import uvicorn
 
-from {{ cookiecutter.package_name }}.http_protocol import (
-    DRAIN_GRACE_SECONDS,
-    HTTP_PROTOCOL,
-)
 from {{ cookiecutter.package_name }}.main import create_app
+from {{ cookiecutter.package_name }}.serving.protocol import DRAIN_GRACE_SECONDS, HTTP_PROTOCOL
 from {{ cookiecutter.package_name }}.settings import Settings, get_settings
 
 MAX_HEADER_BYTES = get_settings().max_header_bytes

@@ -1,20 +1,16 @@
-"""Uvicorn's httptools protocol with a header size limit and a drain that loses no request.
+"""Uvicorn's httptools protocol with two additions that Uvicorn 0.54 has no option for.
 
-Header limit: httptools (the fast parser `uvicorn[standard]` brings) has no size limit of its own:
-it buffers a header of any length. This protocol answers 431 and closes the connection when a
-request line plus headers pass the `max_header_bytes` setting: counted exactly as the parser reports
-them, and, so that a worker never buffers megabytes first, also by the bytes received while headers
-are incomplete. (Uvicorn's h11 parser has `h11_max_incomplete_event_size` instead; server.py sets
-both.)
+- Header limit: httptools buffers request headers of any size. Past MAX_HEADER_BYTES (request line
+  plus headers, and the bytes received while they are incomplete) this answers 431 and closes.
+- Drain (workaround for https://github.com/Kludex/uvicorn/issues/2757; delete once Uvicorn keeps a
+  connection open while a request on it is still arriving): when the server stops, Uvicorn closes
+  idle connections at once, including one whose request is already on its way, and that client gets
+  a reset. Here idle connections stay open for DRAIN_GRACE_SECONDS; a request that arrives meanwhile
+  is answered with `Connection: close`.
 
-Drain: when a server stops (SIGTERM, a reload, a worker recycled after max_requests), Uvicorn
-closes every connection that has no request in progress at once, including one whose request is
-already on its way or in the socket buffer, unread: that client gets a reset
-(https://github.com/Kludex/uvicorn/issues/2757). Here such a connection stays open for
-DRAIN_GRACE_SECONDS: a request that arrives meanwhile is answered, with `Connection: close`, and
-then the connection closes; a connection with nothing to say is closed when the grace ends.
-
-Uvicorn loads it by import string: `http=HTTP_PROTOCOL`.
+Uvicorn loads it by import string: `http=HTTP_PROTOCOL`. It subclasses Uvicorn's protocol, so
+pyproject.toml pins Uvicorn to the tested minor series and tests/test_protocol.py checks it on a
+real server.
 """
 
 from __future__ import annotations
@@ -30,8 +26,7 @@ from {{ cookiecutter.package_name }}.settings import get_settings
 
 HTTP_PROTOCOL = f"{__name__}:HttpProtocol"
 
-# Long enough for a request a client sent just before the close to arrive (a round trip, even
-# across a continent); short enough that an idle keep-alive connection barely delays a stop.
+# Long enough for a request sent just before the close to arrive; short enough not to delay a stop.
 DRAIN_GRACE_SECONDS = 0.5
 
 RESPONSE_431 = (
@@ -43,8 +38,7 @@ RESPONSE_431 = (
     b"Request header fields too large"
 )
 
-# Servers that have begun to stop: a connection whose connection_made runs after the server asked
-# the open ones to shut down (accepted in the same loop turn) drains as well.
+# Servers that have begun to stop: a connection accepted in the same loop turn drains as well.
 draining_servers: weakref.WeakSet[ServerState] = weakref.WeakSet()
 
 
@@ -71,16 +65,12 @@ class HttpProtocol(HttpToolsProtocol):
             self.drain_timer.cancel()
         super().connection_lost(exc)
 
-    # --- header limit ------------------------------------------------------------------------------
-    # Two overrides only, and no per-header one: each Python-level parser callback added costs every
-    # request (the five of an earlier version cost 4 % of a worker's requests per second).
+    # --- header limit: two overrides and no per-header callback (each one costs every request) ---
 
     def data_received(self, data: bytes) -> None:
         request_before = self.scope  # Uvicorn makes a new scope for each request that begins
         super().data_received(data)
-        # A chunk in which no request began, received while one's headers are incomplete, is all
-        # header bytes. One in which a request began can also hold the end of the one before (its
-        # body): not counted, so that no body counts; a huge header is then cut off one chunk later.
+        # Count a chunk only when no request began in it: such a chunk may end the previous body.
         if self.scope is request_before and self.reading_headers() and not self.transport.is_closing():
             self.received_while_awaiting += len(data)
             if self.received_while_awaiting > self.max_header_bytes:
@@ -114,7 +104,7 @@ class HttpProtocol(HttpToolsProtocol):
         self.transport.write(RESPONSE_431)
         self.transport.close()
 
-    # --- drain -------------------------------------------------------------------------------------
+    # --- drain ---
 
     def shutdown(self) -> None:
         """Called by the server on each open connection when it begins to stop."""

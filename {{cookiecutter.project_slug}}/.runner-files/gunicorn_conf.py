@@ -1,0 +1,60 @@
+"""Gunicorn's settings, all from the service's Settings (so from the environment).
+
+server.py starts `gunicorn --config python:{{ cookiecutter.package_name }}.serving.gunicorn_conf`; GUNICORN_CMD_ARGS
+overrides any of these without editing the file. Why each value: docs/operations.md.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from typing import Any
+
+from {{ cookiecutter.package_name }}.serving import tune_garbage_collector
+from {{ cookiecutter.package_name }}.serving.logging_config import logging_config
+from {{ cookiecutter.package_name }}.settings import load_settings_or_exit
+
+settings = load_settings_or_exit()
+
+wsgi_app = "{{ cookiecutter.package_name }}.main:app"
+worker_class = "{{ cookiecutter.package_name }}.serving.gunicorn_worker.UvicornWorker"
+ipv6_host = ":" in settings.host
+bind = [f"[{settings.host}]:{settings.port}" if ipv6_host else f"{settings.host}:{settings.port}"]
+# WEB_CONCURRENCY, never a raw CPU count (inside a container that is the host's).
+workers = settings.web_concurrency
+# With several workers each listens on its own socket and the kernel spreads connections evenly
+# (on one shared socket one worker can take a whole burst). Connections queued on a retiring
+# worker's socket are reset unless Linux moves them: sysctl net.ipv4.tcp_migrate_req=1.
+reuse_port = workers > 1
+# For async workers a heartbeat, not a request timeout: a worker blocked this long is replaced.
+timeout = 30
+graceful_timeout = settings.graceful_timeout
+keepalive = settings.keep_alive_timeout
+# No recycling after a number of requests: under load it bunched clients on the other workers.
+# Switch it on for a leak: GUNICORN_CMD_ARGS="--max-requests 1000000 --max-requests-jitter 500000".
+max_requests = 0
+# Heartbeat files on a RAM disk, so a slow disk cannot look like a hung worker.
+RAM_DISK = "/dev/shm"  # noqa: S108  # nosec B108  # only Gunicorn's heartbeat files
+worker_tmp_dir = RAM_DISK if os.path.isdir(RAM_DISK) else None
+forwarded_allow_ips = settings.forwarded_allow_ips
+logconfig_dict = logging_config(settings)
+accesslog = None  # the app's middleware writes the access log
+# Gunicorn 27's control socket defaults to one path per user: two instances would collide.
+control_socket_disable = True
+
+
+def on_starting(server: Any) -> None:
+    """With reuse_port the workers bind, not the master: a taken address must stop Gunicorn with one
+    line, rather than let a second instance share the port (SO_REUSEPORT allows that)."""
+    if not reuse_port:
+        return
+    with socket.socket(socket.AF_INET6 if ipv6_host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a port left in TIME_WAIT is free
+        try:
+            probe.bind((settings.host, settings.port))
+        except OSError as error:
+            raise SystemExit(f"error: cannot listen on {bind[0]}: {error.strerror}") from None
+
+
+def post_worker_init(worker: Any) -> None:
+    tune_garbage_collector()

@@ -1,0 +1,86 @@
+"""One logging setup for the app and the server: text lines by default, JSON lines for log
+shippers (LOG_FORMAT=json). Uvicorn is handed `logging_config(settings)` as its `log_config`,
+Gunicorn as its `logconfig_dict`, so the server's lines and the app's share one format.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from {{ cookiecutter.package_name }}.middleware import request_id_var
+from {{ cookiecutter.package_name }}.settings import Settings
+
+TEXT_FORMAT = "%(asctime)s %(levelname)s [%(name)s] [%(request_id)s] %(message)s"
+# Control characters as \xNN: a value from a request (a path) cannot start a fake line in a text log
+# nor reach a terminal raw. JSON escapes them itself.
+ESCAPED = {code: f"\\x{code:02x}" for code in (*range(32), 127)}
+# Fields an access line carries on its own in JSON (middleware.log_access).
+ACCESS_FIELDS = ("method", "path", "status", "duration_ms", "client")
+
+
+class RequestIdFilter(logging.Filter):
+    """Stamp each record with the id of the request being served ("-" outside a request)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = request_id_var.get()
+        return True
+
+
+class TextFormatter(logging.Formatter):
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        record.message = record.message.translate(ESCAPED)
+        return super().formatMessage(record)
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time (ISO 8601, UTC), level, logger, request_id, message, and an
+    access line's own fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        fields: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "request_id": getattr(record, "request_id", "-"),
+            "message": record.getMessage(),
+        }
+        for name in ACCESS_FIELDS:
+            if name in record.__dict__:
+                fields[name] = record.__dict__[name]
+        if record.exc_info:
+            fields["exception"] = self.formatException(record.exc_info)
+        return json.dumps(fields, ensure_ascii=False)
+
+
+def logging_config(settings: Settings) -> dict[str, Any]:
+    """A `logging.config.dictConfig` dictionary: one stderr handler for the app and the server."""
+    level = settings.log_level.upper()
+    formatter = {"()": JsonFormatter} if settings.log_format == "json" else {"()": TextFormatter, "fmt": TEXT_FORMAT}
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "filters": {"request_id": {"()": RequestIdFilter}},
+        "formatters": {"default": formatter},
+        "handlers": {
+            "stderr": {
+                "class": "logging.StreamHandler",
+                "stream": "ext://sys.stderr",
+                "formatter": "default",
+                "filters": ["request_id"],
+            },
+        },
+        "root": {"handlers": ["stderr"], "level": level},
+        "loggers": {
+            # The servers' loggers write through the same handler, once (not again via the root).
+            **{name: {"handlers": ["stderr"], "level": level, "propagate": False} for name in SERVER_LOGGERS},
+            # The app's middleware writes the access log (with the request id): the servers' would repeat it.
+            "uvicorn.access": {"handlers": [], "propagate": False},
+            "gunicorn.access": {"handlers": [], "propagate": False},
+        },
+    }
+
+
+SERVER_LOGGERS = ("uvicorn", "uvicorn.error", "gunicorn.error")
