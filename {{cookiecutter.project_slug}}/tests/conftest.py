@@ -9,7 +9,11 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from {{ cookiecutter.package_name }}.settings import Settings, env_var_name, get_settings
+from {{ cookiecutter.package_name }}.settings import (
+    Settings,
+    env_var_name,
+    get_settings,
+)
 
 # Done here, before any test imports `main` (which builds the module-level app from the settings).
 Settings.model_config["env_file"] = None
