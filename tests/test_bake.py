@@ -18,6 +18,7 @@ COMMON_FILES = {
     ".editorconfig",
     ".env.example",
     ".gitattributes",
+    ".github/dependabot.yml",
     ".github/workflows/ci.yml",
     ".gitignore",
     ".pre-commit-config.yaml",
@@ -64,6 +65,7 @@ RUNNER_ONLY_FILES = {
     },
     "docker": {
         ".dockerignore",
+        ".github/workflows/release.yml",
         "Dockerfile",
         "compose.yaml",
         "src/{package}/serving/healthcheck.py",

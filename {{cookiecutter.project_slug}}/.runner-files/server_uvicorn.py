@@ -23,6 +23,7 @@ from {{ cookiecutter.package_name }}.serving.logging_config import logging_confi
 from {{ cookiecutter.package_name }}.serving.protocol import HTTP_PROTOCOL
 from {{ cookiecutter.package_name }}.settings import Settings, load_settings_or_exit
 
+PROG = "python -m {{ cookiecutter.package_name }}"
 # Each worker imports the app through load_app() (factory=True).
 APP_LOADER = f"{__name__}:load_app"
 # Seconds a worker has to answer the supervisor's ping, and a new one to start during a SIGHUP
@@ -108,7 +109,7 @@ def keep_serving_on_reload(signum: int, frame: FrameType | None) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m {{ cookiecutter.package_name }}", description="Serve the app.")
+    parser = argparse.ArgumentParser(prog=PROG, description="Serve the app.")
     parser.add_argument("--reload", action="store_true", help="restart on changes in src/ (development; one process)")
     reload = parser.parse_args().reload
     settings = load_settings_or_exit()

@@ -7,7 +7,10 @@ from fastapi import Request
 from fastapi.testclient import TestClient
 
 from {{ cookiecutter.package_name }}.main import create_app
-from {{ cookiecutter.package_name }}.middleware import DOCUMENT_HEADERS, SECURITY_HEADERS
+from {{ cookiecutter.package_name }}.middleware import (
+    DOCUMENT_HEADERS,
+    SECURITY_HEADERS,
+)
 from {{ cookiecutter.package_name }}.serving.logging_config import RequestIdFilter
 from {{ cookiecutter.package_name }}.settings import Settings
 

@@ -14,7 +14,10 @@ import pytest
 import uvicorn
 
 from {{ cookiecutter.package_name }}.main import create_app
-from {{ cookiecutter.package_name }}.serving.protocol import DRAIN_GRACE_SECONDS, HTTP_PROTOCOL
+from {{ cookiecutter.package_name }}.serving.protocol import (
+    DRAIN_GRACE_SECONDS,
+    HTTP_PROTOCOL,
+)
 from {{ cookiecutter.package_name }}.settings import Settings, get_settings
 
 MAX_HEADER_BYTES = get_settings().max_header_bytes

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from contextvars import ContextVar
 
 from starlette.middleware.trustedhost import TrustedHostMiddleware
+from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 logger = logging.getLogger("{{ cookiecutter.package_name }}")
@@ -35,7 +36,6 @@ SECURITY_HEADERS = (
 )
 # On HTML pages only (/docs, /redoc): these act on documents a browser shows.
 DOCUMENT_HEADERS = ((b"referrer-policy", b"no-referrer"), (b"cross-origin-opener-policy", b"same-origin"))
-INTERNAL_ERROR = b'{"detail":"Internal Server Error"}'
 
 
 class RequestContextMiddleware:
@@ -74,7 +74,8 @@ class RequestContextMiddleware:
             logger.exception("Unhandled error in %s %s", scope["method"], scope["path"])
             if status or self.debug:
                 raise
-            await send_internal_error(send_with_headers)
+            # A fixed body: never the exception or a traceback (the log has those).
+            await JSONResponse({"detail": "Internal Server Error"}, 500)(scope, receive, send_with_headers)
         finally:
             if self.access_log and scope["path"] not in PROBE_PATHS:
                 log_access(scope, status or 500, time.perf_counter() - started)
@@ -87,13 +88,6 @@ def request_id_of(headers: Iterable[tuple[bytes, bytes]]) -> bytes:
         if name == REQUEST_ID_HEADER and VALID_REQUEST_ID.fullmatch(value):
             return value
     return os.urandom(16).hex().encode()
-
-
-async def send_internal_error(send: Send) -> None:
-    """A fixed 500 body: never the exception or a traceback (the log has those)."""
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(INTERNAL_ERROR)).encode())]
-    await send({"type": "http.response.start", "status": 500, "headers": headers})
-    await send({"type": "http.response.body", "body": INTERNAL_ERROR})
 
 
 def log_access(scope: Scope, status: int, seconds: float) -> None:

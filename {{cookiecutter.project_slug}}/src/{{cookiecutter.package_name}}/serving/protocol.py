@@ -1,16 +1,9 @@
-"""Uvicorn's httptools protocol with two additions that Uvicorn 0.54 has no option for.
+"""Uvicorn's httptools protocol with what Uvicorn 0.54 has no option for (docs/operations.md).
 
-- Header limit: httptools buffers request headers of any size. Past MAX_HEADER_BYTES (request line
-  plus headers, and the bytes received while they are incomplete) this answers 431 and closes.
-- Drain (workaround for https://github.com/Kludex/uvicorn/issues/2757; delete once Uvicorn keeps a
-  connection open while a request on it is still arriving): when the server stops, Uvicorn closes
-  idle connections at once, including one whose request is already on its way, and that client gets
-  a reset. Here idle connections stay open for DRAIN_GRACE_SECONDS; a request that arrives meanwhile
-  is answered with `Connection: close`.
-
-Uvicorn loads it by import string: `http=HTTP_PROTOCOL`. It subclasses Uvicorn's protocol, so
-pyproject.toml pins Uvicorn to the tested minor series and tests/test_protocol.py checks it on a
-real server.
+- Header limit: httptools buffers headers of any size; past MAX_HEADER_BYTES this answers 431.
+- Drain, a workaround for https://github.com/Kludex/uvicorn/issues/2757 (delete once fixed): on a
+  stop Uvicorn closes idle connections at once, resetting a request already on its way. Here they
+  stay open DRAIN_GRACE_SECONDS, and what arrives is answered with `Connection: close`.
 """
 
 from __future__ import annotations
