@@ -30,6 +30,7 @@ from tests.conftest import TOOLS_DIR, bake_project, project_env, run
 from tests.support import docker_env
 from tests.support.live_server import (
     TURNED_AWAY,
+    WRK_MISSING,
     RequestStream,
     WrkResult,
     add_slow_route,
@@ -39,6 +40,7 @@ from tests.support.live_server import (
     package_name,
     start_slow_request,
     wait_until,
+    wrk_installed,
     wrk_under_fault,
 )
 
@@ -410,6 +412,8 @@ def stop_under_load(start_container: StartContainer) -> StopUnderLoad:
     """`docker stop` during load, twice: under wrk (keep-alive, its figures), and under a request
     stream that knows when each failed request began (so requests turned away after the stop are
     told apart from requests lost)."""
+    if not wrk_installed():
+        pytest.skip(WRK_MISSING)
     container = start_container()
     container.wait_serving()
     stop: dict[str, float] = {}

@@ -17,6 +17,7 @@ import http.client
 import os
 import random
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -465,6 +466,14 @@ def add_slow_route(project: Path) -> None:
 
 
 # --- wrk ------------------------------------------------------------------------------------------
+
+# The load tiers skip with this line where wrk is missing (.ci/run installs it, so CI runs them).
+WRK_MISSING = "wrk is not installed: sudo apt-get install wrk (Debian, Ubuntu) or brew install wrk (macOS)"
+
+
+def wrk_installed() -> bool:
+    return shutil.which("wrk") is not None
+
 
 WRK_SOCKET_ERRORS = re.compile(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)")
 WRK_REQUESTS = re.compile(r"(\d+) requests in ([\d.]+)(m?s)")

@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -126,12 +127,13 @@ def test_recycling_can_be_switched_on_from_the_environment(monkeypatch: pytest.M
     assert (cfg.max_requests, cfg.max_requests_jitter) == (1_000_000, 500_000)
 
 
-def test_gunicorn_accepts_the_config() -> None:
+def test_gunicorn_accepts_the_config(tmp_path: Path) -> None:
     result = subprocess.run(  # noqa: S603
         [sys.executable, "-m", "gunicorn", "--check-config", "--config", CONFIG],
         capture_output=True,
         text=True,
         check=False,
+        cwd=tmp_path,  # away from the developer's .env, like every test (conftest.py)
     )
 
     assert result.returncode == 0, result.stderr
