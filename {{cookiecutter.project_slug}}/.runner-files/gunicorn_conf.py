@@ -7,6 +7,7 @@ overrides any of these without editing the file. Why each value: docs/operations
 from __future__ import annotations
 
 import os
+import signal
 import socket
 from typing import Any
 
@@ -63,6 +64,11 @@ def when_ready(server: Any) -> None:
     if settings.metrics_port:  # the master serves the sum of its workers' metrics (serving/metrics.py)
         metrics.serve(settings.host, settings.metrics_port, lambda: list(server.WORKERS))
 {%- endif %}
+
+
+def worker_int(worker: Any) -> None:
+    # Gunicorn's reloader (`make dev`) calls this when a file changed; a Uvicorn worker stops on SIGTERM.
+    os.kill(worker.pid, signal.SIGTERM)
 
 
 def post_worker_init(worker: Any) -> None:
