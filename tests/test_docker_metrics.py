@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from tests.conftest import bake_project, project_env, run
+from tests.conftest import bake_project, run
 from tests.support import docker_env
 from tests.support.live_server import free_port, get, wait_until
-from tests.test_docker import base_images, docker, lock_in_base_image
+from tests.test_docker import docker, docker_only_env
 from tests.test_observability import requests_to_root
 
 pytestmark = [pytest.mark.docker, pytest.mark.xdist_group("docker")]
@@ -72,12 +72,11 @@ def observed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Observed]:
         metrics="yes",
         project_name=f"Metrics Docker Probe {os.getpid()}",
     )
-    python_image, uv_image = base_images((project / "Dockerfile").read_text())
+    python_image, uv_image = docker_env.base_images((project / "Dockerfile").read_text())
     docker_env.seed_python_image(python_image)
     docker_env.seed_uv_image(uv_image.rsplit(":", 1)[1])
-    run(["make", "lock"], project, env=project_env())
-    if not (project / "uv.lock").exists():
-        lock_in_base_image(project, python_image, uv_image)
+    locked = run(["make", "lock"], project, env=docker_only_env(project.parent / "bin"))
+    assert locked.returncode == 0, locked.stderr[-3000:]
     tag = f"metrics-probe-{os.getpid()}"
     result = docker("build", "--tag", tag, str(project), timeout=900, check=False)
     assert result.returncode == 0, result.stderr[-5000:]
