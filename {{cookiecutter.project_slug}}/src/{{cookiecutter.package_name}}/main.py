@@ -27,6 +27,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         debug=settings.debug,
         telemetry=None if settings.telemetry else TELEMETRY_OFF,
+        # No /docs, /redoc nor /openapi.json in production unless a setting asks for them.
+        openapi_url="/openapi.json" if settings.environment != "production" or settings.docs_in_production else None,
     )
     app.state.settings = settings
     app.state.readiness = "starting"
@@ -47,7 +49,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
     if "*" not in settings.allowed_hosts:
         app.add_middleware(HostCheckMiddleware, allowed_hosts=settings.allowed_hosts)
-    app.add_middleware(RequestContextMiddleware, access_log=settings.access_log, debug=settings.debug)
+    app.add_middleware(
+        RequestContextMiddleware, access_log=settings.access_log, debug=settings.debug, limit=settings.limit_concurrency
+    )
     return app
 
 

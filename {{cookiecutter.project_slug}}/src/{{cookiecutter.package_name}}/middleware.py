@@ -1,8 +1,9 @@
 """Middleware every request passes through, written as pure ASGI middleware (Starlette's
 `BaseHTTPMiddleware` costs every request time and has known streaming quirks).
 
-RequestContextMiddleware: a request id, the security headers, one access log line, and a plain 500
-for an unhandled error, logged with its request id. HostCheckMiddleware: the allowed Host headers.
+RequestContextMiddleware: a cap on requests in flight, a request id, the security headers, one
+access log line, and a plain 500 for an unhandled error, logged with its request id.
+HostCheckMiddleware: the allowed Host headers.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import Iterable
 from contextvars import ContextVar
 
 from starlette.middleware.trustedhost import TrustedHostMiddleware
+from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 logger = logging.getLogger("{{ cookiecutter.package_name }}")
@@ -36,21 +38,31 @@ SECURITY_HEADERS = (
 # On HTML pages only (/docs, /redoc): these act on documents a browser shows.
 DOCUMENT_HEADERS = ((b"referrer-policy", b"no-referrer"), (b"cross-origin-opener-policy", b"same-origin"))
 INTERNAL_ERROR = b'{"detail":"Internal Server Error"}'
+REFUSALS_LOG_SECONDS = 10
 
 
 class RequestContextMiddleware:
-    """Take the client's X-Request-ID when valid, else make one; echo it and add the security
-    headers to every response; log one access line per request. FastAPI's own error handler sits
-    outside user middleware, so an unhandled error is answered here, with the id and headers."""
+    """Answer 503 at once past `limit` requests in flight (0: no limit), the probes excepted. Take
+    the client's X-Request-ID when valid, else make one; echo it and add the security headers to
+    every response; log one access line per request. FastAPI's own error handler sits outside user
+    middleware, so an unhandled error is answered here, with the id and headers."""
 
-    def __init__(self, app: ASGIApp, *, access_log: bool = True, debug: bool = False) -> None:
+    def __init__(self, app: ASGIApp, *, access_log: bool = True, debug: bool = False, limit: int = 0) -> None:
         self.app = app
         self.access_log = access_log
         self.debug = debug  # re-raise, so that FastAPI shows the traceback page
+        self.limit, self.in_flight, self.refused, self.next_report = limit or float("inf"), 0, 0, 0.0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        if self.in_flight >= self.limit and scope["path"] not in PROBE_PATHS:
+            self.refused += 1  # counted, and logged as one line per REFUSALS_LOG_SECONDS at most
+            if (now := time.monotonic()) >= self.next_report:
+                logger.warning("%d requests refused with 503: %d in flight is the limit", self.refused, self.limit)
+                self.refused, self.next_report = 0, now + REFUSALS_LOG_SECONDS
+            await PlainTextResponse("Service Unavailable", 503, {"connection": "close"})(scope, receive, send)
             return
         request_id = request_id_of(scope["headers"])
         added_headers = (*SECURITY_HEADERS, (REQUEST_ID_HEADER, request_id))
@@ -68,6 +80,7 @@ class RequestContextMiddleware:
                 message["headers"] = headers
             await send(message)
 
+        self.in_flight += 1
         try:
             await self.app(scope, receive, send_with_headers)
         except Exception:
@@ -76,6 +89,7 @@ class RequestContextMiddleware:
                 raise
             await send_internal_error(send_with_headers)
         finally:
+            self.in_flight -= 1
             if self.access_log and scope["path"] not in PROBE_PATHS:
                 log_access(scope, status or 500, time.perf_counter() - started)
             request_id_var.reset(token)

@@ -6,6 +6,7 @@ set by convention: HOST, PORT and WEB_CONCURRENCY. `.env.example` lists them all
 
 from __future__ import annotations
 
+import ipaddress
 import sys
 from functools import lru_cache
 from typing import Annotated, Literal
@@ -30,6 +31,8 @@ class Settings(BaseSettings):
     environment: Literal["development", "production"] = "development"
     # Tracebacks in error responses: for local development only.
     debug: bool = False
+    # /docs, /redoc and /openapi.json, always served in development; in production only when true.
+    docs_in_production: bool = False
     app_name: str = {{ cookiecutter.project_name | py_str }}
     log_level: Literal["debug", "info", "warning", "error", "critical"] = "info"
     log_format: Literal["text", "json"] = "text"
@@ -65,15 +68,26 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1_048_576, ge=0)
     # Largest request line plus headers in bytes; more gets 431 and the connection is closed.
     max_header_bytes: int = Field(default=32_768, ge=1_024, le=1_048_576)
-    # Connections plus in-flight requests per worker process; past it the server answers 503 at
+    # Requests in flight per worker process; past it, requests other than the probes get 503 at
     # once instead of queueing. 0 means no limit.
     limit_concurrency: int = Field(default=1_000, ge=0)
+    # Open connections per worker process; past it, connections with no request in progress are
+    # closed. Each is an open file: keep it under the process's limit (systemd's LimitNOFILE).
+    max_connections: int = Field(default=4_096, ge=16)
 
     @field_validator("allowed_hosts", "cors_origins", mode="before")
     @classmethod
     def split_commas(cls, value: object) -> object:
         if isinstance(value, str):
             return tuple(item.strip() for item in value.split(",") if item.strip())
+        return value
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def addresses_or_networks(cls, value: str) -> str:
+        for item in value.split(","):
+            if item.strip() not in {"", "*"}:
+                ipaddress.ip_network(item.strip())  # its ValueError names the item
         return value
 
     @field_validator("debug")
@@ -121,5 +135,7 @@ def load_settings_or_exit() -> Settings:
             field = str(problem["loc"][0]) if problem["loc"] else "?"
             name = env_var_name(field) if field in Settings.model_fields else field
             reason = problem["msg"].removeprefix("Value error, ")
-            print(f"error: invalid setting {name}={problem.get('input')!r}: {reason}", file=sys.stderr)
+            value = problem.get("input")
+            value = ",".join(value) if isinstance(value, tuple) else value  # as the variable is written
+            print(f"error: invalid setting {name}={value!r}: {reason}", file=sys.stderr)
         raise SystemExit(2) from None

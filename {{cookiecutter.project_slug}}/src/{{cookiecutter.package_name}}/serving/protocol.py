@@ -1,7 +1,12 @@
-"""Uvicorn's httptools protocol with two additions that Uvicorn 0.54 has no option for.
+"""Uvicorn's httptools protocol with what Uvicorn 0.54 has no option for (docs/operations.md says why).
 
-- Header limit: httptools buffers request headers of any size. Past MAX_HEADER_BYTES (request line
-  plus headers, and the bytes received while they are incomplete) this answers 431 and closes.
+- Header limit: httptools buffers request headers, and a chunked body's trailers, of any size. Past
+  MAX_HEADER_BYTES (request line plus headers, and the bytes received while they are incomplete;
+  trailers alike) this answers 431 and closes. Two Host headers: 400.
+- Slow clients: a request's headers must arrive within HEADER_TIMEOUT_SECONDS of the connection
+  opening or of their first byte; past MAX_CONNECTIONS, connections with no request in progress close.
+- Linger: closing while the request body still arrives (a 413), the answer ends with a FIN and the
+  rest is read for up to LINGER_SECONDS, so that the client reads the answer rather than a reset.
 - Drain (workaround for https://github.com/Kludex/uvicorn/issues/2757; delete once Uvicorn keeps a
   connection open while a request on it is still arriving): when the server stops, Uvicorn closes
   idle connections at once, including one whose request is already on its way, and that client gets
@@ -16,6 +21,7 @@ real server.
 from __future__ import annotations
 
 import asyncio
+import logging
 import weakref
 from typing import Any
 
@@ -25,9 +31,14 @@ from uvicorn.server import ServerState
 from {{ cookiecutter.package_name }}.settings import get_settings
 
 HTTP_PROTOCOL = f"{__name__}:HttpProtocol"
+logger = logging.getLogger("uvicorn.error")
+UNLOGGED = logging.Logger(__name__)  # outside logging's registry: no configuration turns it on
+UNLOGGED.disabled = True
 
 # Long enough for a request sent just before the close to arrive; short enough not to delay a stop.
 DRAIN_GRACE_SECONDS = 0.5
+HEADER_TIMEOUT_SECONDS = 10
+LINGER_SECONDS = 5
 
 RESPONSE_431 = (
     b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
@@ -49,23 +60,39 @@ class HeadersTooLargeError(Exception):
 class HttpProtocol(HttpToolsProtocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.max_header_bytes = get_settings().max_header_bytes
+        settings = get_settings()
+        self.max_header_bytes, self.max_connections = settings.max_header_bytes, settings.max_connections
         self.received_while_awaiting = 0
+        self.trailer_bytes: int | None = None  # since a chunk's size line, while none of its data came
         self.refusing = False
         self.draining = False
         self.drain_timer: asyncio.TimerHandle | None = None
+        self.header_timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         if self.server_state in draining_servers:
             self.shutdown()
+        if len(self.connections) > self.max_connections:
+            close_idle_connections(self.connections, self.max_connections)
+        self.header_timer = self.loop.call_later(HEADER_TIMEOUT_SECONDS, self.header_timeout)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if self.drain_timer is not None:
-            self.drain_timer.cancel()
+        for timer in (self.drain_timer, self.header_timer):
+            if timer is not None:
+                timer.cancel()
         super().connection_lost(exc)
 
-    # --- header limit: two overrides and no per-header callback (each one costs every request) ---
+    def answered(self) -> bool:
+        """Whether no answer is under way (none begun, or the last one complete)."""
+        return self.cycle is None or self.cycle.response_complete
+
+    def header_timeout(self) -> None:
+        self.header_timer = None
+        if (self.scope is None or self.reading_headers()) and self.answered():
+            self.transport.close()
+
+    # --- header limit: no per-header callback (each one costs every request) ---
 
     def data_received(self, data: bytes) -> None:
         request_before = self.scope  # Uvicorn makes a new scope for each request that begins
@@ -75,23 +102,44 @@ class HttpProtocol(HttpToolsProtocol):
             self.received_while_awaiting += len(data)
             if self.received_while_awaiting > self.max_header_bytes:
                 self.refuse()
+        elif self.trailer_bytes is not None and not self.transport.is_closing():
+            # -1: the size line ended in this data. Else all of it came after: the last chunk's trailers.
+            self.trailer_bytes = 0 if self.trailer_bytes < 0 else self.trailer_bytes + len(data)
+            if self.trailer_bytes > self.max_header_bytes:
+                self.refuse()
+        if self.header_timer is None and self.reading_headers():
+            self.header_timer = self.loop.call_later(HEADER_TIMEOUT_SECONDS, self.header_timeout)
+
+    def on_chunk_header(self) -> None:  # chunked bodies only; the last chunk's trailers follow its size line
+        self.trailer_bytes = -1
+
+    def on_body(self, body: bytes) -> None:
+        self.trailer_bytes = None
+        super().on_body(body)
 
     def reading_headers(self) -> bool:
         """Whether a request has begun whose headers are incomplete: Uvicorn makes its cycle once they are."""
         return self.scope is not None and (self.cycle is None or self.cycle.scope is not self.scope)
 
     def on_headers_complete(self) -> None:
-        self.received_while_awaiting = 0
+        self.received_while_awaiting, self.trailer_bytes = 0, None
+        if self.header_timer is not None:
+            self.header_timer.cancel()
+            self.header_timer = None
         # The request target and each header as the parser reported them, with ": " and CRLF.
-        header_bytes = len(self.url) + 4 * len(self.headers)
+        header_bytes, hosts = len(self.url) + 4 * len(self.headers), 0
         for name, value in self.headers:
             header_bytes += len(name) + len(value)
+            hosts += name == b"host"
         if header_bytes > self.max_header_bytes:
             self.refusing = True
+            self.logger = UNLOGGED  # Uvicorn would log the parser error this becomes as an invalid request
             raise HeadersTooLargeError
+        if hosts > 1:
+            raise ValueError("two Host headers")  # Uvicorn answers 400, as RFC 9112 (3.2) requires
         super().on_headers_complete()
-        if self.draining and self.cycle is not None:
-            self.cycle.keep_alive = False  # answered with Connection: close, then closed
+        if self.cycle is not None and (self.draining or not self.cycle.keep_alive):
+            self.close_after_answer()
 
     def send_400_response(self, msg: str) -> None:
         if self.refusing:
@@ -100,9 +148,23 @@ class HttpProtocol(HttpToolsProtocol):
             super().send_400_response(msg)
 
     def refuse(self) -> None:
-        self.logger.warning("Request headers larger than %d bytes: refused", self.max_header_bytes)
-        self.transport.write(RESPONSE_431)
+        logger.warning("Request headers larger than %d bytes: refused", self.max_header_bytes)
+        if self.cycle is None or self.cycle.scope is not self.scope or not self.cycle.response_started:
+            self.transport.write(RESPONSE_431)
         self.transport.close()
+
+    # --- linger ---
+
+    def close_after_answer(self) -> None:
+        self.cycle.keep_alive = False  # answered with Connection: close; the cycle's close() lingers
+        self.cycle.transport = LingeringClose(self)  # type: ignore[assignment]
+
+    def linger(self) -> None:
+        if self.cycle.response_complete and self.cycle.more_body and not self.transport.is_closing():
+            self.transport.write_eof()
+            self.loop.call_later(LINGER_SECONDS, self.transport.close)
+        else:
+            self.transport.close()
 
     # --- drain ---
 
@@ -112,8 +174,8 @@ class HttpProtocol(HttpToolsProtocol):
         if self.draining:
             return
         self.draining = True
-        if self.cycle is not None and not self.cycle.response_complete:
-            self.cycle.keep_alive = False  # the request in progress is answered, then the connection closes
+        if not self.answered():
+            self.close_after_answer()  # the request in progress is answered, then the connection closes
         else:
             self.drain_timer = self.loop.call_later(DRAIN_GRACE_SECONDS, self.close_if_idle)
 
@@ -123,6 +185,21 @@ class HttpProtocol(HttpToolsProtocol):
         if self.reading_headers():
             # Part of a request has arrived: wait for the rest (the server's graceful timeout bounds it).
             self.drain_timer = self.loop.call_later(DRAIN_GRACE_SECONDS, self.close_if_idle)
-        elif self.cycle is None or self.cycle.response_complete:
+        elif self.answered():
             self.transport.close()
         # Otherwise a request arrived in the grace: its answer closes the connection.
+
+
+class LingeringClose:
+    """The transport as the cycle of a request answered with Connection: close sees it."""
+
+    def __init__(self, protocol: HttpProtocol) -> None:
+        transport = protocol.transport
+        self.write, self.is_closing, self.close = transport.write, transport.is_closing, protocol.linger
+
+
+def close_idle_connections(connections: set[Any], limit: int) -> None:
+    """Close connections with no request in progress, down to a tenth below the limit at once."""
+    excess = len(connections) - limit * 9 // 10
+    for connection in [one for one in connections if one.answered() and not one.reading_headers()][:excess]:
+        connection.transport.close()
