@@ -52,6 +52,7 @@ RUNNER_FILES: dict[str, dict[str, str]] = {
         "Dockerfile": "Dockerfile",
         ".dockerignore": "dockerignore",
         "compose.yaml": "compose.yaml",
+        ".github/workflows/release.yml": "release.yml",
     },
 }
 NEEDS_LOCK_FILE = {"docker"}

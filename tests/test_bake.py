@@ -18,6 +18,7 @@ COMMON_FILES = {
     ".editorconfig",
     ".env.example",
     ".gitattributes",
+    ".github/dependabot.yml",
     ".github/workflows/ci.yml",
     ".gitignore",
     ".pre-commit-config.yaml",
@@ -64,6 +65,7 @@ RUNNER_ONLY_FILES = {
     },
     "docker": {
         ".dockerignore",
+        ".github/workflows/release.yml",
         "Dockerfile",
         "compose.yaml",
         "src/{package}/serving/healthcheck.py",
@@ -275,9 +277,10 @@ def test_the_run_command_is_written_once(cookies: Any, monkeypatch: pytest.Monke
 @pytest.mark.parametrize("runner", ["uvicorn", "gunicorn"])
 def test_systemd_unit_allows_a_file_per_connection(cookies: Any, monkeypatch: pytest.MonkeyPatch, runner: str) -> None:
     result = bake(cookies, monkeypatch, runner=runner)
-    project, package = result.project_path, result.context["package_name"].upper()
+    project, package = result.project_path, result.context["package_name"]
     unit = (project / f"deploy/{result.context['project_slug']}.service").read_text(encoding="utf-8")
-    max_connections = int(dotenv_values(project / ".env.example")[f"{package}_MAX_CONNECTIONS"] or 0)
+    protocol = (project / f"src/{package}/serving/protocol.py").read_text(encoding="utf-8")
+    max_connections = int(re.search(r"^MAX_CONNECTIONS = (\d+)$", protocol, re.M)[1])  # type: ignore[index]
     limits = [int(value) for value in re.findall(r"^LimitNOFILE=(\d+)$", unit, re.M)]
 
     # Each connection is an open file; the rest (the app's own files, sockets to a database) need room too.

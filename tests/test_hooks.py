@@ -151,6 +151,7 @@ def test_runner_files_are_installed_and_staging_removed(post_gen: ModuleType) ->
             "Dockerfile",
             ".dockerignore",
             "compose.yaml",
+            ".github/workflows/release.yml",
         ]
     )
     assert Path("Dockerfile").read_text() == "# staged Dockerfile\n"

@@ -386,6 +386,17 @@ def test_server_settings_in_the_pod(
 
 
 @pytest.mark.install
+def test_production_overlay_runs_in_production_mode(server_facts: dict[Path, dict[str, Any]]) -> None:
+    """Production mode refuses debug and any-host ('*'): the settings above loaded, so neither is set."""
+    assert server_facts[OVERLAY]["settings"]["environment"] == "production"
+
+
+@pytest.mark.install
+def test_production_overlay_lists_its_hosts(server_facts: dict[Path, dict[str, Any]]) -> None:
+    assert "*" not in server_facts[OVERLAY]["settings"]["allowed_hosts"]
+
+
+@pytest.mark.install
 def test_container_port_is_the_server_port(
     rendered: dict[Path, list[dict[str, Any]]], server_facts: dict[Path, dict[str, Any]]
 ) -> None:

@@ -9,6 +9,7 @@ assert one fact each. Figures (time to ready, time to stop, success rates) are p
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import re
@@ -104,6 +105,59 @@ def test_sighup_leaves_the_server_serving(serving: LiveServer) -> None:
     serving.wait_ready(timeout=60)
 
     assert (serving.make.poll(), serving.server_pid()) == (None, server)
+
+
+# --- an unhandled error -----------------------------------------------------------------------------
+
+
+@dataclass
+class ErrorOutcome:
+    status: int
+    headers: dict[str, str]
+    log: str
+
+
+@pytest.fixture(scope="module", params=RUNNERS)
+def unhandled_error(
+    request: pytest.FixtureRequest, installed_project: Installer, tmp_path_factory: pytest.TempPathFactory
+) -> ErrorOutcome:
+    """GET /boom (the test's copy has a route that raises), with the client's request id."""
+    runner: str = request.param
+    project = installed_project(runner, variant="slow-route", customize=add_slow_route)
+    log = tmp_path_factory.mktemp(f"error-{runner}") / "server.log"
+    with live_server(project, project_env(), log) as server:
+        server.wait_ready()
+        connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+        connection.request("GET", "/boom", headers={"X-Request-ID": "live-boom-1"})
+        response = connection.getresponse()
+        response.read()
+        connection.close()
+        wait_until(lambda: "live-boom-1" in server.log(), 10, "the error to be logged")
+        return ErrorOutcome(
+            response.status, {name.lower(): value for name, value in response.getheaders()}, server.log()
+        )
+
+
+def test_unhandled_error_is_a_500(unhandled_error: ErrorOutcome) -> None:
+    assert unhandled_error.status == 500
+
+
+def test_the_500_carries_the_request_id(unhandled_error: ErrorOutcome) -> None:
+    assert unhandled_error.headers.get("x-request-id") == "live-boom-1"
+
+
+def test_the_500_carries_the_security_headers(unhandled_error: ErrorOutcome) -> None:
+    assert unhandled_error.headers.get("x-content-type-options") == "nosniff"
+
+
+def test_the_traceback_is_logged_under_the_request_id(unhandled_error: ErrorOutcome) -> None:
+    error_line = next(line for line in unhandled_error.log.splitlines() if "Unhandled error in GET /boom" in line)
+
+    assert "[live-boom-1]" in error_line
+
+
+def test_the_error_is_logged_once(unhandled_error: ErrorOutcome) -> None:
+    assert unhandled_error.log.count("RuntimeError: boom") == 1
 
 
 # --- graceful stop -------------------------------------------------------------------------------

@@ -39,6 +39,7 @@ RUNNER_ONLY = {
         "Dockerfile",
         ".dockerignore",
         "compose.yaml",
+        ".github/workflows/release.yml",
         "src/regen/serving/healthcheck.py",
         "tests/test_healthcheck.py",
     },

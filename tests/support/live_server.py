@@ -336,6 +336,11 @@ async def slow(seconds: float = 2.0) -> dict[str, float]:
     logger.info("slow request started")
     await asyncio.sleep(seconds)
     return {"slept": seconds}
+
+
+@router.get("/boom")
+async def boom() -> None:
+    raise RuntimeError("boom: an unhandled error for the live tests")
 '''
 SLOW_REQUEST_STARTED = "slow request started"
 

@@ -57,5 +57,10 @@ def on_starting(server: Any) -> None:
             raise SystemExit(3) from None
 
 
+def when_ready(server: Any) -> None:
+    if reuse_port:  # the master listens on nothing, so its own "Listening at" line is empty
+        server.log.info("Workers listening at: %s (a socket each)", ", ".join(f"http://{address}" for address in bind))
+
+
 def post_worker_init(worker: Any) -> None:
     tune_garbage_collector()

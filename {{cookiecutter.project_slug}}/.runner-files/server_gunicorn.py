@@ -14,6 +14,7 @@ import sys
 from {{ cookiecutter.package_name }}.serving import raise_open_files_limit
 from {{ cookiecutter.package_name }}.settings import load_settings_or_exit
 
+PROG = "python -m {{ cookiecutter.package_name }}"
 CONFIG = "python:{{ cookiecutter.package_name }}.serving.gunicorn_conf"
 
 
@@ -22,11 +23,11 @@ def gunicorn_command(*, reload: bool = False) -> list[str]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m {{ cookiecutter.package_name }}", description="Serve the app.")
+    parser = argparse.ArgumentParser(prog=PROG, description="Serve the app.")
     parser.add_argument("--reload", action="store_true", help="restart workers on code changes (development)")
     reload = parser.parse_args().reload
     # One line per bad setting here, rather than a traceback from Gunicorn's config loading.
     load_settings_or_exit()
     raise_open_files_limit()  # kept across exec, and by Gunicorn's workers
     command = gunicorn_command(reload=reload)
-    os.execv(command[0], command)  # noqa: S606  # a fixed command, no shell
+    os.execv(command[0], command)  # noqa: S606  # nosec B606  # a fixed command, no shell

@@ -23,6 +23,7 @@ from {{ cookiecutter.package_name }}.serving.logging_config import logging_confi
 from {{ cookiecutter.package_name }}.serving.protocol import HTTP_PROTOCOL
 from {{ cookiecutter.package_name }}.settings import Settings, load_settings_or_exit
 
+PROG = "python -m {{ cookiecutter.package_name }}"
 # Each worker imports the app through load_app() (factory=True).
 APP_LOADER = f"{__name__}:load_app"
 # Seconds a worker has to answer the supervisor's ping, and a new one to start during a SIGHUP
@@ -35,8 +36,7 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
         "factory": True,
         "host": settings.host,
         "port": settings.port,
-        # More than 1 runs Uvicorn's supervisor, which restarts dead or hung workers.
-        "workers": settings.web_concurrency,
+        "workers": settings.web_concurrency,  # more than 1: Uvicorn's supervisor restarts dead workers
         "timeout_worker_healthcheck": WORKER_HEALTHCHECK_TIMEOUT,
         "proxy_headers": True,
         "forwarded_allow_ips": settings.forwarded_allow_ips,
@@ -103,17 +103,15 @@ def serve(config: uvicorn.Config) -> bool:
 
 
 def exit_successfully(signum: int, frame: FrameType | None) -> None:
-    """A requested stop is a success: exit 0 rather than die by the signal Uvicorn re-raises."""
-    raise SystemExit(0)
+    raise SystemExit(0)  # a requested stop is a success, not death by the signal Uvicorn re-raises
 
 
 def keep_serving_on_reload(signum: int, frame: FrameType | None) -> None:
-    """SIGHUP (`systemctl reload`) to a single process, which has no worker to roll over to."""
     logging.getLogger("uvicorn.error").warning("SIGHUP ignored: a single Uvicorn process cannot reload")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m {{ cookiecutter.package_name }}", description="Serve the app.")
+    parser = argparse.ArgumentParser(prog=PROG, description="Serve the app.")
     parser.add_argument("--reload", action="store_true", help="restart on changes in src/ (development; one process)")
     reload = parser.parse_args().reload
     settings = load_settings_or_exit()

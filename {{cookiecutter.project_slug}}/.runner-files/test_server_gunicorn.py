@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+import importlib.util
 import runpy
 import socket
 import subprocess
 import sys
 from collections.abc import Iterator
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -13,12 +15,14 @@ from gunicorn.app.wsgiapp import WSGIApplication  # type: ignore[import-untyped]
 from {{ cookiecutter.package_name }}.serving.gunicorn_worker import UvicornWorker
 from {{ cookiecutter.package_name }}.serving.server import CONFIG, gunicorn_command
 
-CONFIG_MODULE = CONFIG.removeprefix("python:")
+CONFIG_SPEC = importlib.util.find_spec(CONFIG.removeprefix("python:"))
 
 
 def load_config() -> dict[str, Any]:
-    """The config module's settings, read afresh (it reads the environment when loaded)."""
-    return runpy.run_module(CONFIG_MODULE)
+    """The config module's settings, read afresh (it reads the environment when run)."""
+    assert CONFIG_SPEC is not None
+    assert CONFIG_SPEC.origin is not None
+    return runpy.run_path(CONFIG_SPEC.origin)
 
 
 def test_server_runs_gunicorn_with_this_config() -> None:
@@ -143,3 +147,15 @@ def test_gunicorn_accepts_the_config() -> None:
     )
 
     assert result.returncode == 0, result.stderr
+
+
+def test_several_workers_log_the_address_they_listen_at(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOST", "127.0.0.1")
+    monkeypatch.setenv("PORT", "9100")
+    monkeypatch.setenv("WEB_CONCURRENCY", "2")
+    lines: list[str] = []
+    server = SimpleNamespace(log=SimpleNamespace(info=lambda text, *args: lines.append(text % args)))
+
+    load_config()["when_ready"](server)
+
+    assert lines == ["Workers listening at: http://127.0.0.1:9100 (a socket each)"]

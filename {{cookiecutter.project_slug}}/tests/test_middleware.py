@@ -11,7 +11,11 @@ from starlette.responses import PlainTextResponse
 from starlette.types import Message, Receive, Scope, Send
 
 from {{ cookiecutter.package_name }}.main import create_app
-from {{ cookiecutter.package_name }}.middleware import DOCUMENT_HEADERS, SECURITY_HEADERS, RequestContextMiddleware
+from {{ cookiecutter.package_name }}.middleware import (
+    DOCUMENT_HEADERS,
+    SECURITY_HEADERS,
+    RequestContextMiddleware,
+)
 from {{ cookiecutter.package_name }}.serving.logging_config import RequestIdFilter
 from {{ cookiecutter.package_name }}.settings import Settings
 

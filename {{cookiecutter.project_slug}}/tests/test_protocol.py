@@ -18,8 +18,11 @@ import uvicorn
 
 from {{ cookiecutter.package_name }}.main import create_app
 from {{ cookiecutter.package_name }}.serving import protocol
-from {{ cookiecutter.package_name }}.serving.protocol import DRAIN_GRACE_SECONDS, HTTP_PROTOCOL
-from {{ cookiecutter.package_name }}.settings import ENV_PREFIX, Settings, get_settings
+from {{ cookiecutter.package_name }}.serving.protocol import (
+    DRAIN_GRACE_SECONDS,
+    HTTP_PROTOCOL,
+)
+from {{ cookiecutter.package_name }}.settings import Settings, get_settings
 
 MAX_HEADER_BYTES = get_settings().max_header_bytes
 GET_ROOT = b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n"
@@ -243,8 +246,7 @@ def test_idle_keep_alive_connection_outlives_the_header_timeout() -> None:
 
 
 def test_idle_connections_are_closed_past_max_connections(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(f"{ENV_PREFIX}MAX_CONNECTIONS", "20")
-    get_settings.cache_clear()
+    monkeypatch.setattr(protocol, "MAX_CONNECTIONS", 20)
     with running_server() as (_, _, port), contextlib.ExitStack() as stack:
         idle = []
         for _ in range(30):

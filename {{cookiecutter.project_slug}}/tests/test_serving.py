@@ -5,7 +5,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from {{ cookiecutter.package_name }}.serving import YOUNG_COLLECTION_THRESHOLD, tune_garbage_collector
+from {{ cookiecutter.package_name }}.serving import (
+    YOUNG_COLLECTION_THRESHOLD,
+    tune_garbage_collector,
+)
 
 
 @pytest.fixture

@@ -15,9 +15,9 @@ logger = logging.getLogger("{{ cookiecutter.package_name }}")
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    logger.info("startup: %s %s", app.title, __version__)
+    logger.info("lifespan startup: %s %s", app.title, __version__)
     # Open database pools and HTTP clients here; /readyz answers 200 from the next line on.
     app.state.readiness = "ready"
     yield
     app.state.readiness = "stopping"
-    logger.info("shutdown: in-flight requests are done")
+    logger.info("lifespan shutdown: in-flight requests are done")

@@ -9,7 +9,10 @@ from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 
 from {{ cookiecutter.package_name }} import __version__
 from {{ cookiecutter.package_name }}.lifespan import lifespan
-from {{ cookiecutter.package_name }}.middleware import HostCheckMiddleware, RequestContextMiddleware
+from {{ cookiecutter.package_name }}.middleware import (
+    HostCheckMiddleware,
+    RequestContextMiddleware,
+)
 from {{ cookiecutter.package_name }}.routers import health, root
 from {{ cookiecutter.package_name }}.settings import Settings, get_settings
 

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from contextvars import ContextVar
 
 from starlette.middleware.trustedhost import TrustedHostMiddleware
-from starlette.responses import PlainTextResponse
+from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 logger = logging.getLogger("{{ cookiecutter.package_name }}")
@@ -37,14 +37,12 @@ SECURITY_HEADERS = (
 )
 # On HTML pages only (/docs, /redoc): these act on documents a browser shows.
 DOCUMENT_HEADERS = ((b"referrer-policy", b"no-referrer"), (b"cross-origin-opener-policy", b"same-origin"))
-INTERNAL_ERROR = b'{"detail":"Internal Server Error"}'
-REFUSALS_LOG_SECONDS = 10
 
 
 class RequestContextMiddleware:
-    """Answer 503 at once past `limit` requests in flight (0: no limit), the probes excepted. Take
-    the client's X-Request-ID when valid, else make one; echo it and add the security headers to
-    every response; log one access line per request. FastAPI's own error handler sits outside user
+    """Answer 503 at once past `limit` requests in flight (0: none), the probes excepted. Take the
+    client's X-Request-ID when valid, else make one; echo it and add the security headers to every
+    response; log one access line per request. FastAPI's own error handler sits outside user
     middleware, so an unhandled error is answered here, with the id and headers."""
 
     def __init__(self, app: ASGIApp, *, access_log: bool = True, debug: bool = False, limit: int = 0) -> None:
@@ -58,11 +56,11 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
         if self.in_flight >= self.limit and scope["path"] not in PROBE_PATHS:
-            self.refused += 1  # counted, and logged as one line per REFUSALS_LOG_SECONDS at most
+            self.refused += 1  # counted, and logged as one line per 10 s at most
             if (now := time.monotonic()) >= self.next_report:
                 logger.warning("%d requests refused with 503: %d in flight is the limit", self.refused, self.limit)
-                self.refused, self.next_report = 0, now + REFUSALS_LOG_SECONDS
-            await PlainTextResponse("Service Unavailable", 503, {"connection": "close"})(scope, receive, send)
+                self.refused, self.next_report = 0, now + 10
+            await JSONResponse({"detail": "Service Unavailable"}, 503, {"connection": "close"})(scope, receive, send)
             return
         request_id = request_id_of(scope["headers"])
         added_headers = (*SECURITY_HEADERS, (REQUEST_ID_HEADER, request_id))
@@ -87,7 +85,8 @@ class RequestContextMiddleware:
             logger.exception("Unhandled error in %s %s", scope["method"], scope["path"])
             if status or self.debug:
                 raise
-            await send_internal_error(send_with_headers)
+            # A fixed body: never the exception or a traceback (the log has those).
+            await JSONResponse({"detail": "Internal Server Error"}, 500)(scope, receive, send_with_headers)
         finally:
             self.in_flight -= 1
             if self.access_log and scope["path"] not in PROBE_PATHS:
@@ -101,13 +100,6 @@ def request_id_of(headers: Iterable[tuple[bytes, bytes]]) -> bytes:
         if name == REQUEST_ID_HEADER and VALID_REQUEST_ID.fullmatch(value):
             return value
     return os.urandom(16).hex().encode()
-
-
-async def send_internal_error(send: Send) -> None:
-    """A fixed 500 body: never the exception or a traceback (the log has those)."""
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(INTERNAL_ERROR)).encode())]
-    await send({"type": "http.response.start", "status": 500, "headers": headers})
-    await send({"type": "http.response.body", "body": INTERNAL_ERROR})
 
 
 def log_access(scope: Scope, status: int, seconds: float) -> None:

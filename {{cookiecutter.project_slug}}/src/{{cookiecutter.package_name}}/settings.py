@@ -27,19 +27,18 @@ class Settings(BaseSettings):
         populate_by_name=True,
     )
 
-    # "production" refuses unsafe values at startup: debug on, any host allowed (see below).
+    # "production" refuses unsafe values at startup: debug on, any host allowed.
     environment: Literal["development", "production"] = "development"
     # Tracebacks in error responses: for local development only.
     debug: bool = False
-    # /docs, /redoc and /openapi.json, always served in development; in production only when true.
+    # /docs, /redoc and /openapi.json in production too (always served in development).
     docs_in_production: bool = False
     app_name: str = {{ cookiecutter.project_name | py_str }}
     log_level: Literal["debug", "info", "warning", "error", "critical"] = "info"
     log_format: Literal["text", "json"] = "text"
-    # One line per request, written by the app's own middleware (cheaper than the server's).
+    # One line per request, written by the app's middleware (with the request id).
     access_log: bool = True
-    # FastAPI's own OpenTelemetry instrumentation, for the providers you configure. Off, it saves
-    # every request FastAPI's check for configured providers (about a tenth of a hello-world's time).
+    # FastAPI's OpenTelemetry instrumentation; off, requests skip its check for a provider.
     telemetry: bool = False
 
     # Where the server listens and how many worker processes it runs.
@@ -47,33 +46,26 @@ class Settings(BaseSettings):
     port: int = Field(default={{ cookiecutter.port }}, ge=1, le=65535, validation_alias="PORT")
     web_concurrency: int = Field(default=1, ge=1, le=256, validation_alias="WEB_CONCURRENCY")
 
-    # Comma-separated addresses or CIDR ranges whose X-Forwarded-For/-Proto headers are trusted:
-    # set it to your proxy's or ingress's range, or redirects and client addresses will be wrong.
+    # Addresses or CIDR ranges whose X-Forwarded-For/-Proto headers are trusted (your proxy's).
     forwarded_allow_ips: str = "127.0.0.1,::1"
-    # Seconds an idle keep-alive connection stays open. Must exceed the idle timeout of any load
-    # balancer in front (60 s on most), or the balancer reuses closed connections and answers 502.
+    # Seconds an idle connection stays open: above a load balancer's idle timeout (60 s on most).
     keep_alive_timeout: int = Field(default=75, ge=1, le=3600)
     # Seconds in-flight requests get to finish after SIGTERM before the server cancels them.
     graceful_timeout: int = Field(default=20, ge=1, le=3600)
 
-    # Comma-separated Host header values served ("*.example.com" matches subdomains); anything else
-    # gets 400. "*" (any host) is refused in production. The probes answer whatever the Host.
+    # Host header values served ("*.example.com" for subdomains), else 400; not "*" in production.
     allowed_hosts: Annotated[tuple[str, ...], NoDecode] = ("*",)
     # Comma-separated origins allowed by CORS; empty (the default) turns CORS off.
     cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
     # Send cookies and credentials cross-origin; never together with the origin "*".
     cors_allow_credentials: bool = False
 
-    # Largest request body in bytes; a larger one gets 413 before it is read. 0 refuses any body.
+    # Largest request body in bytes (413); a route's own max_body_size overrides it.
     max_body_bytes: int = Field(default=1_048_576, ge=0)
-    # Largest request line plus headers in bytes; more gets 431 and the connection is closed.
+    # Largest request line plus headers in bytes (431).
     max_header_bytes: int = Field(default=32_768, ge=1_024, le=1_048_576)
-    # Requests in flight per worker process; past it, requests other than the probes get 503 at
-    # once instead of queueing. 0 means no limit.
+    # Requests in flight per worker; past it 503 at once, but for the probes. 0: no limit.
     limit_concurrency: int = Field(default=1_000, ge=0)
-    # Open connections per worker process; past it, connections with no request in progress are
-    # closed. Each is an open file: keep it under the process's limit (systemd's LimitNOFILE).
-    max_connections: int = Field(default=4_096, ge=16)
 
     @field_validator("allowed_hosts", "cors_origins", mode="before")
     @classmethod
@@ -135,7 +127,6 @@ def load_settings_or_exit() -> Settings:
             field = str(problem["loc"][0]) if problem["loc"] else "?"
             name = env_var_name(field) if field in Settings.model_fields else field
             reason = problem["msg"].removeprefix("Value error, ")
-            value = problem.get("input")
-            value = ",".join(value) if isinstance(value, tuple) else value  # as the variable is written
+            value = ",".join(v) if isinstance(v := problem.get("input"), tuple) else v  # as the variable is written
             print(f"error: invalid setting {name}={value!r}: {reason}", file=sys.stderr)
         raise SystemExit(2) from None

@@ -1,18 +1,7 @@
-"""How the app is served: rarely edited, and nothing in the app imports from here.
-
-- server.py: `python -m {{ cookiecutter.package_name }}` starts the production server with every option set
-  from the settings (the one run command of `make run`, `make dev`, the systemd unit and the image).
-- protocol.py: Uvicorn's HTTP protocol with a header size limit and a drain that loses no request.
-- logging_config.py: one logging setup for the app and the server, text or JSON lines.
-{%- if cookiecutter.runner == "gunicorn" %}
-- gunicorn_conf.py, gunicorn_worker.py: Gunicorn's settings and its Uvicorn worker with the same limits.
-{%- endif %}
-{%- if cookiecutter.runner == "docker" %}
-- healthcheck.py: the container's health check.
-{%- endif %}
-
-Where an upstream bug leaves no public way, the workaround names the issue; docs/operations.md lists
-them all, with the condition for deleting each.
+"""How the app is served; rarely edited, and the app imports nothing from here. server.py starts
+the server (`python -m {{ cookiecutter.package_name }}`), protocol.py adds what Uvicorn's HTTP protocol lacks,
+logging_config.py sets up logging for app and server alike. docs/operations.md says why each
+default, and lists the workarounds for upstream bugs with when to delete each.
 """
 
 from __future__ import annotations

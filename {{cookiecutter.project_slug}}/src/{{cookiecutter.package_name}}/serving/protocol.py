@@ -1,21 +1,12 @@
-"""Uvicorn's httptools protocol with what Uvicorn 0.54 has no option for (docs/operations.md says why).
+"""Uvicorn's httptools protocol with what Uvicorn 0.54 has no option for (docs/operations.md).
 
-- Header limit: httptools buffers request headers, and a chunked body's trailers, of any size. Past
-  MAX_HEADER_BYTES (request line plus headers, and the bytes received while they are incomplete;
-  trailers alike) this answers 431 and closes. Two Host headers: 400.
-- Slow clients: a request's headers must arrive within HEADER_TIMEOUT_SECONDS of the connection
-  opening or of their first byte; past MAX_CONNECTIONS, connections with no request in progress close.
-- Linger: closing while the request body still arrives (a 413), the answer ends with a FIN and the
-  rest is read for up to LINGER_SECONDS, so that the client reads the answer rather than a reset.
-- Drain (workaround for https://github.com/Kludex/uvicorn/issues/2757; delete once Uvicorn keeps a
-  connection open while a request on it is still arriving): when the server stops, Uvicorn closes
-  idle connections at once, including one whose request is already on its way, and that client gets
-  a reset. Here idle connections stay open for DRAIN_GRACE_SECONDS; a request that arrives meanwhile
-  is answered with `Connection: close`.
-
-Uvicorn loads it by import string: `http=HTTP_PROTOCOL`. It subclasses Uvicorn's protocol, so
-pyproject.toml pins Uvicorn to the tested minor series and tests/test_protocol.py checks it on a
-real server.
+- Header limit: httptools buffers headers and trailers of any size; past MAX_HEADER_BYTES: 431.
+- Slow clients: HEADER_TIMEOUT_SECONDS for headers; past MAX_CONNECTIONS, idle keep-alives close.
+- Linger: closing while a body still arrives (a 413), read it LINGER_SECONDS at most: no reset.
+- Two Host headers: 400.
+- Drain, a workaround for https://github.com/Kludex/uvicorn/issues/2757 (delete once fixed): on a
+  stop Uvicorn closes idle connections at once, resetting a request already on its way. Here they
+  stay open DRAIN_GRACE_SECONDS, and what arrives is answered with `Connection: close`.
 """
 
 from __future__ import annotations
@@ -23,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import weakref
+from types import SimpleNamespace
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -39,6 +31,7 @@ UNLOGGED.disabled = True
 DRAIN_GRACE_SECONDS = 0.5
 HEADER_TIMEOUT_SECONDS = 10
 LINGER_SECONDS = 5
+MAX_CONNECTIONS = 4096  # per worker; each is an open file (the systemd unit's LimitNOFILE)
 
 RESPONSE_431 = (
     b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
@@ -60,8 +53,7 @@ class HeadersTooLargeError(Exception):
 class HttpProtocol(HttpToolsProtocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        settings = get_settings()
-        self.max_header_bytes, self.max_connections = settings.max_header_bytes, settings.max_connections
+        self.max_header_bytes = get_settings().max_header_bytes
         self.received_while_awaiting = 0
         self.trailer_bytes: int | None = None  # since a chunk's size line, while none of its data came
         self.refusing = False
@@ -73,14 +65,16 @@ class HttpProtocol(HttpToolsProtocol):
         super().connection_made(transport)
         if self.server_state in draining_servers:
             self.shutdown()
-        if len(self.connections) > self.max_connections:
-            close_idle_connections(self.connections, self.max_connections)
+        if len(self.connections) > MAX_CONNECTIONS:  # close idle keep-alive ones, to a tenth below the cap
+            http = [one for one in self.connections if isinstance(one, HttpProtocol) and one.cycle is not None]
+            idle = [one for one in http if one.cycle.response_complete and not one.reading_headers()]
+            for connection in idle[: len(self.connections) - MAX_CONNECTIONS * 9 // 10]:
+                connection.transport.close()
         self.header_timer = self.loop.call_later(HEADER_TIMEOUT_SECONDS, self.header_timeout)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        for timer in (self.drain_timer, self.header_timer):
-            if timer is not None:
-                timer.cancel()
+        if self.drain_timer is not None:
+            self.drain_timer.cancel()
         super().connection_lost(exc)
 
     def answered(self) -> bool:
@@ -153,11 +147,10 @@ class HttpProtocol(HttpToolsProtocol):
             self.transport.write(RESPONSE_431)
         self.transport.close()
 
-    # --- linger ---
-
     def close_after_answer(self) -> None:
         self.cycle.keep_alive = False  # answered with Connection: close; the cycle's close() lingers
-        self.cycle.transport = LingeringClose(self)  # type: ignore[assignment]
+        proxy = SimpleNamespace(write=self.transport.write, is_closing=self.transport.is_closing, close=self.linger)
+        self.cycle.transport = proxy  # type: ignore[assignment]
 
     def linger(self) -> None:
         if self.cycle.response_complete and self.cycle.more_body and not self.transport.is_closing():
@@ -188,18 +181,3 @@ class HttpProtocol(HttpToolsProtocol):
         elif self.answered():
             self.transport.close()
         # Otherwise a request arrived in the grace: its answer closes the connection.
-
-
-class LingeringClose:
-    """The transport as the cycle of a request answered with Connection: close sees it."""
-
-    def __init__(self, protocol: HttpProtocol) -> None:
-        transport = protocol.transport
-        self.write, self.is_closing, self.close = transport.write, transport.is_closing, protocol.linger
-
-
-def close_idle_connections(connections: set[Any], limit: int) -> None:
-    """Close connections with no request in progress, down to a tenth below the limit at once."""
-    excess = len(connections) - limit * 9 // 10
-    for connection in [one for one in connections if one.answered() and not one.reading_headers()][:excess]:
-        connection.transport.close()
