@@ -280,7 +280,7 @@ def test_systemd_unit_allows_a_file_per_connection(cookies: Any, monkeypatch: py
     project, package = result.project_path, result.context["package_name"]
     unit = (project / f"deploy/{result.context['project_slug']}.service").read_text(encoding="utf-8")
     protocol = (project / f"src/{package}/serving/protocol.py").read_text(encoding="utf-8")
-    max_connections = int(re.search(r"^MAX_CONNECTIONS = (\d+)$", protocol, re.M)[1])  # type: ignore[index]
+    max_connections = int(re.search(r"^MAX_CONNECTIONS = (\d+)", protocol, re.M)[1])  # type: ignore[index]
     limits = [int(value) for value in re.findall(r"^LimitNOFILE=(\d+)$", unit, re.M)]
 
     # Each connection is an open file; the rest (the app's own files, sockets to a database) need room too.

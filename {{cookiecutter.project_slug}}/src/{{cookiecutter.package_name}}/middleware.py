@@ -40,7 +40,7 @@ DOCUMENT_HEADERS = ((b"referrer-policy", b"no-referrer"), (b"cross-origin-opener
 
 
 class RequestContextMiddleware:
-    """Answer 503 at once past `limit` requests in flight (0: none), the probes excepted. Take the
+    """Answer 503 at once past `limit` requests in flight (0: no limit), the probes excepted. Take the
     client's X-Request-ID when valid, else make one; echo it and add the security headers to every
     response; log one access line per request. FastAPI's own error handler sits outside user
     middleware, so an unhandled error is answered here, with the id and headers."""
