@@ -31,7 +31,7 @@ $(BIN)/.bench-deps: pyproject.toml $(BIN)/.test-deps
 	$(BIN)/python -m pip install --quiet --group bench
 	touch $@
 
-bench: $(BIN)/.bench-deps ## Benchmark the generated service against bare FastAPI (~8 min; docs/benchmark.md)
+bench: $(BIN)/.bench-deps ## Benchmark the generated service against bare FastAPI (~15 min; docs/performance.md)
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 clean: ## Remove the virtualenv and caches

@@ -1,59 +1,80 @@
 #!/usr/bin/env python3
-"""Instructions per request, counted by valgrind's callgrind: a figure that, unlike requests/s,
+"""Instructions per `GET /`, counted by valgrind's callgrind: a figure that, unlike requests/s,
 does not move with whatever else the machine runs.
 
     python bench/instructions.py PROJECT                  # PROJECT: a baked, `make install`ed uvicorn project
     python bench/instructions.py --connections 64 PROJECT # the same requests, 64 at a time
+    python bench/instructions.py --quick PROJECT          # few requests: checks the script, not the figures
 
-For each server (bare FastAPI under Uvicorn, the bench's baseline; the service with its access log
-off; the service as shipped) it runs the server under callgrind twice, serving 200 and then 1,200
-keep-alive `GET /` from 127.0.0.1, and reports the difference over 1,000: start-up and shutdown
-cancel out. On one connection (the default) each request is its own event-loop turn, so work a busy
-server shares between requests (the access lines' one write per turn) is counted in full; with
-many, requests overlap as under load, and so does what that brings (shared turns, the garbage
-collector's passes over the objects of the requests in flight).
+Servers, one process each: (a) the baseline, bare FastAPI written the documented way (its route on
+an APIRouter added with include_router) under Uvicorn without access log; the same route on
+@app.get, for reference; the service (`python -m <package>`) with its access log off; the service
+as shipped. Each runs under callgrind twice, serving 200 and then 1,200 keep-alive `GET /` from
+127.0.0.1; the difference over 1,000 is the count per request (start-up and shutdown cancel out).
+Ratios are to (a); the targets: access log off <= 1.05 x (a), as shipped <= 1.15 x (a).
+
+On one connection (the default) each request is its own event-loop turn; with many, requests
+overlap as under load, and so does what that brings (shared turns, the garbage collector's passes
+over the objects of the requests in flight).
 
 It is a benchmark: it asserts nothing. Needs valgrind (`apt-get install valgrind`); takes about
-five minutes.
+seven minutes. `make bench` runs it too and puts its ratios in the table.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import re
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-BENCH_DIR = Path(__file__).resolve().parent
+# `python bench/instructions.py` puts bench/ on sys.path, not the template root the imports start from.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.projects import tools_env, venv_python
+from bench.servers import uvicorn_cmd
+from tests.support.live_server import LOOPBACK, free_port, package_name, wait_until
+
 FEW, MANY = 200, 1_200
-REQUEST = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+QUICK_FEW, QUICK_MANY = 20, 120
+REQUEST = f"GET / HTTP/1.1\r\nHost: {LOOPBACK}\r\n\r\n".encode()
 SUMMARY = re.compile(r"^summary: (\d+)$", re.MULTILINE)
+# Under callgrind a server starts some fifty times slower.
+START_TIMEOUT = 300.0
+
+CONFIGS = {
+    "baseline": "(a) bare FastAPI, APIRouter + include_router, Uvicorn, no access log",
+    "app-get": "bare FastAPI, route on @app.get (reference)",
+    "log-off": "service, access log off",
+    "log-on": "service, logging as shipped",
+}
+TARGETS = {"log-off": 1.05, "log-on": 1.15}  # at most this many times (a)'s instructions
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+def server(project: Path, config: str, port: int) -> tuple[list[str], dict[str, str]]:
+    """The command and environment of one configuration, serving on `port` with one process."""
+    python = venv_python(project)
+    if config in ("baseline", "app-get"):
+        app = "bare_fastapi_router:app" if config == "baseline" else "bare_fastapi:app"
+        return uvicorn_cmd(python, app, 1, port), tools_env()
+    package = package_name(project)
+    env = tools_env(HOST=LOOPBACK, PORT=str(port), WEB_CONCURRENCY="1")
+    if config == "log-off":
+        env[f"{package.upper()}_ACCESS_LOG"] = "false"
+    return [str(python), "-m", package], env
 
 
-def wait_until_listening(port: int, timeout: float = 120.0) -> None:
-    """Under callgrind a server takes a while to start: poll until it accepts."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=30).close()
-            return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
+def listening(port: int) -> bool:
+    try:
+        socket.create_connection((LOOPBACK, port), timeout=30).close()
+    except OSError:
+        return False
+    return True
 
 
 async def send_requests(port: int, requests: int, connections: int) -> None:
@@ -63,7 +84,7 @@ async def send_requests(port: int, requests: int, connections: int) -> None:
 
     async def one_connection() -> None:
         nonlocal left
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        reader, writer = await asyncio.open_connection(LOOPBACK, port)
         while left > 0:
             left -= 1
             writer.write(REQUEST)
@@ -76,56 +97,68 @@ async def send_requests(port: int, requests: int, connections: int) -> None:
     await asyncio.gather(*(one_connection() for _ in range(connections)))
 
 
-def instructions(command: list[str], env: dict[str, str], port: int, requests: int, cwd: Path, connections: int) -> int:
+def instructions(project: Path, config: str, requests: int, connections: int) -> int:
     """Instructions the server ran, from start to exit, serving `requests` requests."""
+    port = free_port()
+    command, env = server(project, config, port)
     with tempfile.TemporaryDirectory() as work:
         out = Path(work) / "callgrind.out"
-        server = subprocess.Popen(
-            ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", "--trace-children=yes", *command],
-            env=env,
-            cwd=cwd,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+        valgrind = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", "--trace-children=yes"]
+        process = subprocess.Popen(
+            [*valgrind, *command], env=env, cwd=project, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
         try:
-            wait_until_listening(port)
+            wait_until(lambda: listening(port), START_TIMEOUT, f"{CONFIGS[config]} to listen", interval=0.2)
             asyncio.run(send_requests(port, requests, connections))
         finally:
-            server.send_signal(signal.SIGINT)
-            server.wait(timeout=120)
-        return int(SUMMARY.search(out.read_text()).group(1))  # type: ignore[union-attr]
+            process.send_signal(signal.SIGINT)
+            process.wait(timeout=120)
+        return int(SUMMARY.search(out.read_text())[1])  # type: ignore[index]
 
 
-def per_request(command: list[str], env: dict[str, str], port: int, cwd: Path, connections: int) -> float:
-    many = instructions(command, env, port, MANY, cwd, connections)
-    return (many - instructions(command, env, port, FEW, cwd, connections)) / (MANY - FEW)
+def per_request(
+    project: Path, *, connections: int = 1, quick: bool = False, configs: list[str] | None = None
+) -> dict[str, float]:
+    """Instructions per request of each configuration, (a) first."""
+    few, many = (QUICK_FEW, QUICK_MANY) if quick else (FEW, MANY)
+    counts = {}
+    for config in configs or list(CONFIGS):
+        counts[config] = (
+            instructions(project, config, many, connections) - instructions(project, config, few, connections)
+        ) / (many - few)
+        print(f"  callgrind: {CONFIGS[config]}: {counts[config] / 1000:.0f} k instructions per request", flush=True)
+    return counts
 
 
-def main() -> None:
+def ratios(counts: dict[str, float]) -> list[str]:
+    """One line per configuration: its count, its ratio to (a) and, where there is one, the target."""
+    lines = []
+    for config, count in counts.items():
+        line = f"{CONFIGS[config]}: {count / 1000:.0f} k instructions per request"
+        if "baseline" in counts:
+            line += f", {count / counts['baseline']:.3f} x (a)"
+            if config in TARGETS:
+                met = count / counts["baseline"] <= TARGETS[config]
+                line += f" (target <= {TARGETS[config]} x: {'met' if met else 'NOT met'})"
+        lines.append(line)
+    return lines
+
+
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("project", type=Path, help="a baked, installed uvicorn-runner project")
     parser.add_argument("--connections", type=int, default=1, help="requests at a time (1: one after the other)")
+    parser.add_argument(
+        "--quick", action="store_true", help=f"{QUICK_FEW} and {QUICK_MANY} requests, not {FEW} and {MANY}"
+    )
+    parser.add_argument("--only", help=f"comma-separated configurations, of: {', '.join(CONFIGS)}")
     args = parser.parse_args()
-    project = args.project.resolve()
-    python = project / ".venv/bin/python"
-    (package,) = (path.parent.name for path in (project / "src").glob("*/__init__.py"))
-    env = {name: value for name, value in os.environ.items() if name not in {"HOST", "PORT", "WEB_CONCURRENCY"}}
-    port = free_port()
-    service_env = {**env, "HOST": "127.0.0.1", "PORT": str(port), "WEB_CONCURRENCY": "1"}
-    bare = [str(python), "-m", "uvicorn", "--app-dir", str(BENCH_DIR / "apps"), "bare_fastapi:app", "--port"]
-    servers = {
-        "bare FastAPI, Uvicorn, no access log": ([*bare, str(port), "--log-level", "warning", "--no-access-log"], env),
-        "service, access log off": (
-            [str(python), "-m", package],
-            {**service_env, f"{package.upper()}_ACCESS_LOG": "false"},
-        ),
-        "service, logging as shipped": ([str(python), "-m", package], service_env),
-    }
-    baseline = None
-    for name, (command, server_env) in servers.items():
-        count = per_request(command, server_env, port, project, args.connections)
-        baseline = baseline or count
-        print(f"{name}: {count / 1000:.0f} k instructions per request ({count / baseline - 1:+.1%})", flush=True)
+    configs = args.only.split(",") if args.only else list(CONFIGS)
+    if unknown := set(configs) - set(CONFIGS):
+        parser.error(f"unknown configuration(s): {', '.join(sorted(unknown))}")
+    counts = per_request(args.project.resolve(), connections=args.connections, quick=args.quick, configs=configs)
+    print("\n".join(ratios(counts)))
+    return 0
 
 
 if __name__ == "__main__":

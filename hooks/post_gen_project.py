@@ -348,7 +348,9 @@ def main() -> int:
         print(f"note: {note}")
     for path, owner in other_answers_leftovers(runner):
         print(f"note: {path} belongs to {owner} and was kept (delete it if unused)")
-    if runner in NEEDS_LOCK_FILE and not Path("uv.lock").exists():
+    # Not in cruft's renderings (temporary folders, never with a uv.lock): `cruft update` switching
+    # from docker to another runner would print it too.
+    if runner in NEEDS_LOCK_FILE and not Path("uv.lock").exists() and "_commit" not in ANSWERS:
         print(f"note: {LOCK_NOTE}")
     return 0
 

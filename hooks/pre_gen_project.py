@@ -16,7 +16,7 @@ import unicodedata
 # can break this file. (The spaces keep the JSON's own quotes apart from the raw string's.)
 ANSWERS = json.loads(r""" {{ cookiecutter | tojson }} """)
 
-# Kept equal to cookiecutter.json's choices by tests/test_hooks.py.
+# Kept equal to cookiecutter.json's runner choices and template_python.py's versions by tests/test_hooks.py.
 PYTHON_VERSIONS = ("3.13", "3.12", "3.11")
 RUNNERS = ("uvicorn", "gunicorn", "docker")
 YES_NO = ("no", "yes")

@@ -120,6 +120,8 @@ BAD_ANSWERS = [
     # choices given on the command line
     case("runner-unknown", "runner", "nginx"),
     case("python-version-unknown", "python_version", "2.7"),
+    case("python-version-too-old", "python_version", "3.10"),
+    case("python-version-with-patch", "python_version", "3.11.4"),
 ]
 
 
@@ -293,7 +295,7 @@ def test_nasty_valid_answers_bake_and_lint(
 
 def test_payloads_go_into_every_free_text_answer() -> None:
     answers = json.loads((TEMPLATE_DIR / "cookiecutter.json").read_text())
-    structured = {"project_slug", "package_name", "version", "port"}
+    structured = {"project_slug", "package_name", "version", "python_version", "port"}
     free_text = {name for name, value in answers.items() if isinstance(value, str) and not name.startswith("_")}
 
     assert free_text - structured == set(FREE_TEXT_FIELDS)

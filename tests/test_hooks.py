@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from cookiecutter.environment import StrictEnvironment
 
+import template_python
 from tests.conftest import TEMPLATE_DIR
 
 HOOKS_DIR = TEMPLATE_DIR / "hooks"
@@ -94,11 +95,19 @@ def test_each_error_is_one_line_naming_field_and_rule(
     assert "\n" not in errors[0]
 
 
-def test_choices_match_cookiecutter_json(pre_gen: ModuleType) -> None:
-    assert (list(pre_gen.PYTHON_VERSIONS), list(pre_gen.RUNNERS)) == (
-        COOKIECUTTER_JSON["python_version"],
-        COOKIECUTTER_JSON["runner"],
-    )
+def test_runners_match_cookiecutter_json(pre_gen: ModuleType) -> None:
+    assert list(pre_gen.RUNNERS) == COOKIECUTTER_JSON["runner"]
+
+
+def test_the_kubernetes_question_comes_right_after_the_runner_question() -> None:
+    """Cookiecutter asks every question (no conditional ones): it is asked next to the answer it needs."""
+    questions = list(COOKIECUTTER_JSON)
+
+    assert questions.index("kubernetes") == questions.index("runner") + 1
+
+
+def test_python_versions_match_the_default_chooser(pre_gen: ModuleType) -> None:
+    assert pre_gen.PYTHON_VERSIONS == template_python.SUPPORTED_PYTHON_VERSIONS
 
 
 def test_main_exits_1_and_prints_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,7 +1,9 @@
 """Regenerating over an existing project, hooks on a bare machine, and line endings.
 
-- `-f` (overwrite_if_exists) over a project keeps every file the template does not own, through
-  every runner switch; the old runner's files are kept and listed by the post-gen hook.
+- `-f` (overwrite_if_exists) over a project keeps every file the template does not own, whatever
+  runner it names; the old runner's files are kept and listed by the post-gen hook. (It rewrites the
+  template's own files, edits in them included: the documented way to switch runner is
+  `cruft update`, tests/test_switch_runner.py.)
 - The hooks need neither git, uv nor docker on PATH.
 - Shell scripts and Makefiles keep LF line endings on a CRLF checkout (core.autocrlf=true), and a
   template checked out with CRLF still generates LF files.

@@ -1,7 +1,6 @@
-"""Baseline (a): a bare FastAPI hello-world, nothing else (no middleware, no logging, no settings).
-
-Its one route does the same work as the generated service's `/`: a declared return type, so FastAPI
-serialises with pydantic's core, and the same body. Only what the template adds is then measured.
+"""Reference: baseline (a) with its route on `@app.get` instead of an included APIRouter. Since
+FastAPI 0.137 an included router stays a nested node every request is matched through
+(https://github.com/fastapi/fastapi/pull/15745); this row shows what that costs by itself.
 """
 
 from fastapi import FastAPI

@@ -378,6 +378,44 @@ def seed_uv_image(version: str) -> None:
             )
 
 
+# --- a generated project's images ----------------------------------------------
+
+
+def base_images(dockerfile: str) -> tuple[str, str]:
+    """The python and uv images a Dockerfile builds from, as it names them (not its own stages)."""
+    stages = set(re.findall(r"^FROM\s+\S+\s+AS\s+(\S+)", dockerfile, re.MULTILINE | re.IGNORECASE))
+    python_images = set(re.findall(r"^FROM\s+(\S+)", dockerfile, re.MULTILINE)) - stages - {"scratch"}
+    uv_images = set(re.findall(r"--from=(\S+/uv:\S+)", dockerfile))
+    if len(python_images) != 1 or len(uv_images) != 1:
+        raise RuntimeError(f"expected one base image and one uv image, found {python_images} and {uv_images}")
+    return python_images.pop(), uv_images.pop()
+
+
+def lock_in_base_image(project: Path, python_image: str, uv_image: str) -> None:
+    """`uv lock` inside the seeded base image (this host may lack the project's Python), with the
+    uv binary of the uv image the Dockerfile copies from. Raises RuntimeError saying why on failure."""
+    scratch = project.parent / "uv-binary"
+    scratch.mkdir(exist_ok=True)
+    container = _checked("docker create", [DOCKER, "create", uv_image, "/uv"], timeout=60, env=docker_env()).strip()
+    try:
+        _checked("docker cp uv", [DOCKER, "cp", f"{container}:/uv", str(scratch / "uv")], timeout=60, env=docker_env())
+    finally:
+        docker("rm", container, check=False)
+    _checked(
+        f"uv lock in {python_image}",
+        [
+            DOCKER, "run", "--rm",
+            "--volume", f"{scratch / 'uv'}:/usr/local/bin/uv:ro",
+            "--volume", f"{project}:/src",
+            "--workdir", "/src",
+            "--env", "UV_PYTHON_DOWNLOADS=never",
+            python_image, "uv", "lock",
+        ],
+        timeout=300,
+        env=docker_env(),
+    )  # fmt: skip
+
+
 def _main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("python_tag", nargs="?", default="python:3.13-slim")

@@ -5,8 +5,9 @@ session so that nothing it starts can outlive a test. Its processes are found th
 child is the server; the server's children that announced "Started server process [pid]" in the log
 are its workers (which leaves out helpers such as multiprocessing's resource tracker).
 
-`RequestStream` sends a steady, bounded stream of requests to 127.0.0.1 and counts what came back.
-Standard library only.
+`RequestStream` sends a steady, bounded stream of requests to 127.0.0.1 and counts what came back;
+`wrk_command`/`WrkResult` run wrk and read its report. The template's benchmark (bench/) uses the
+same helpers. Standard library only.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ from __future__ import annotations
 import contextlib
 import http.client
 import os
+import random
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -33,10 +36,18 @@ class ServerExited(AssertionError):
 
 
 def free_port() -> int:
-    """A TCP port nothing listens on right now (the kernel's pick)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((LOOPBACK, 0))
-        return int(probe.getsockname()[1])
+    """A TCP port nothing listens on right now, below the kernel's range for outgoing connections
+    (32768 and up on Linux): the clients' sockets (wrk opens dozens) take theirs from that range, so
+    a port picked there can be taken before the server binds it."""
+    for _ in range(200):
+        port = random.randrange(20_000, 32_000)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            try:
+                probe.bind((LOOPBACK, port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port found in 20000-32000")
 
 
 TCP_ESTABLISHED = "01"  # the state column of /proc/net/tcp
@@ -54,12 +65,53 @@ def get(port: int, path: str, *, timeout: float = 5.0) -> tuple[int, bytes]:
 
 
 def children(pid: int) -> list[int]:
-    """The direct children of a process (Linux: its main thread's children list)."""
-    try:
-        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
-    except (FileNotFoundError, ProcessLookupError):
-        return []
-    return [int(child) for child in text.split()]
+    """The direct children of a process (Linux: the children lists of its threads)."""
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        with contextlib.suppress(OSError):
+            found += [int(child) for child in task.read_text().split()]
+    return found
+
+
+def process_tree(pid: int) -> list[int]:
+    """The process and all its descendants, parents first."""
+    tree, todo = [], [pid]
+    while todo:
+        tree.append(todo.pop(0))
+        todo += children(tree[-1])
+    return tree
+
+
+def _stat_fields(pid: int) -> list[str]:
+    """/proc/<pid>/stat from field 3 on (the command name before it may hold spaces and ")")."""
+    text = Path(f"/proc/{pid}/stat").read_text()
+    return text[text.rindex(")") + 2 :].split()
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time the process tree has used so far, its reaped children included (a
+    worker that ended still counts, in its parent's cutime/cstime)."""
+    ticks = 0
+    for member in process_tree(pid):
+        with contextlib.suppress(OSError, ValueError):
+            ticks += sum(int(value) for value in _stat_fields(member)[11:15])  # utime stime cutime cstime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def rss_kib(pid: int) -> int:
+    """Resident memory of one process in KiB (0 once it is gone)."""
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def cmdline(pid: int) -> str:
+    """The command line of a process, arguments joined by spaces ("" once it is gone)."""
+    with contextlib.suppress(OSError):
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+    return ""
 
 
 def established_socket_inodes(port: int) -> set[str]:
@@ -100,10 +152,9 @@ def connections_per_worker(server: LiveServer, count: int) -> list[int]:
 def is_running(pid: int) -> bool:
     """Alive and not a zombie waiting to be reaped."""
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
+        return _stat_fields(pid)[0] != "Z"
     except (FileNotFoundError, ProcessLookupError):
         return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def wait_until(condition: Callable[[], bool], timeout: float, what: str, interval: float = 0.05) -> float:
@@ -129,13 +180,15 @@ class LiveServer:
     started: float = field(default_factory=time.monotonic)
 
     @classmethod
-    def start(cls, project: Path, env: dict[str, str], log_path: Path, *, port: int | None = None) -> LiveServer:
-        """Start `make run` with HOST=127.0.0.1 and PORT set (a free port unless given)."""
+    def start(
+        cls, project: Path, env: dict[str, str], log_path: Path, *, port: int | None = None, target: str = "run"
+    ) -> LiveServer:
+        """Start `make run` (or another target) with HOST=127.0.0.1 and PORT set (a free port unless given)."""
         port = port or free_port()
         env = {**env, "HOST": LOOPBACK, "PORT": str(port)}
         with open(log_path, "wb") as log_file:
             make = subprocess.Popen(
-                ["make", "run"],
+                ["make", target],
                 cwd=project,
                 env=env,
                 stdin=subprocess.DEVNULL,
@@ -228,9 +281,9 @@ class LiveServer:
 
 
 @contextlib.contextmanager
-def live_server(project: Path, env: dict[str, str], log_path: Path) -> Iterator[LiveServer]:
-    """`make run` for the length of a with-block; always ended at exit."""
-    server = LiveServer.start(project, env, log_path)
+def live_server(project: Path, env: dict[str, str], log_path: Path, *, target: str = "run") -> Iterator[LiveServer]:
+    """`make run` (or another target) for the length of a with-block; always ended at exit."""
+    server = LiveServer.start(project, env, log_path, target=target)
     try:
         yield server
     finally:
@@ -414,9 +467,36 @@ def add_slow_route(project: Path) -> None:
 
 # --- wrk ------------------------------------------------------------------------------------------
 
+# The load tiers skip with this line where wrk is missing (.ci/run installs it, so CI runs them).
+WRK_MISSING = "wrk is not installed: sudo apt-get install wrk (Debian, Ubuntu) or brew install wrk (macOS)"
+
+
+def wrk_installed() -> bool:
+    return shutil.which("wrk") is not None
+
+
 WRK_SOCKET_ERRORS = re.compile(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)")
 WRK_REQUESTS = re.compile(r"(\d+) requests in ([\d.]+)(m?s)")
 WRK_NON_2XX = re.compile(r"Non-2xx or 3xx responses: (\d+)")
+WRK_RATE = re.compile(r"^Requests/sec:\s+([\d.]+)", re.MULTILINE)
+# --latency's distribution: "     99%   12.34ms" (wrk's units: us, ms, s).
+WRK_PERCENTILE = re.compile(r"^\s+(50|75|90|99)%\s+([\d.]+)(us|ms|s)\s*$", re.MULTILINE)
+MS_PER_UNIT = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def wrk_command(url: str, *, seconds: float, connections: int, threads: int, timeout: float = 5.0) -> list[str]:
+    """wrk loading `url` (loopback only) over keep-alive for whole `seconds`, with the latency
+    distribution in its report."""
+    assert url.startswith(f"http://{LOOPBACK}:"), f"load tests target {LOOPBACK} only, not {url}"
+    return [
+        "wrk",
+        f"--threads={threads}",
+        f"--connections={connections}",
+        f"--duration={max(1, round(seconds))}s",
+        f"--timeout={max(1, round(timeout))}s",
+        "--latency",
+        url,
+    ]
 
 
 @dataclass
@@ -428,6 +508,8 @@ class WrkResult:
     write_errors: int = 0
     timeouts: int = 0
     non_2xx: int = 0
+    requests_per_second: float = 0.0
+    latency_ms: dict[int, float] = field(default_factory=dict)  # percentile (50, 75, 90, 99) -> ms
     output: str = ""
 
     @property
@@ -435,6 +517,10 @@ class WrkResult:
         """Requests that got no good answer: errors on open connections, time-outs, bad statuses.
         (Refused connects are counted apart: no request was sent on them.)"""
         return self.read_errors + self.write_errors + self.timeouts + self.non_2xx
+
+    @property
+    def socket_errors(self) -> int:
+        return self.connect_errors + self.read_errors + self.write_errors + self.timeouts
 
     def summary(self) -> str:
         return (
@@ -453,6 +539,10 @@ class WrkResult:
             result.connect_errors, result.read_errors, result.write_errors, result.timeouts = map(int, errors.groups())
         if non_2xx := WRK_NON_2XX.search(output):
             result.non_2xx = int(non_2xx[1])
+        rate = WRK_RATE.search(output)
+        result.requests_per_second = float(rate[1]) if rate else result.requests / max(seconds, 1e-9)
+        for percentile, value, unit in WRK_PERCENTILE.findall(output):
+            result.latency_ms[int(percentile)] = float(value) * MS_PER_UNIT[unit]
         return result
 
 
@@ -466,9 +556,8 @@ def wrk_under_fault(
     threads: int = 2,
 ) -> WrkResult:
     """Load `url` (loopback only) with wrk for `seconds`, calling `fault()` `fault_after` seconds in."""
-    assert url.startswith(f"http://{LOOPBACK}:"), f"load tests target {LOOPBACK} only, not {url}"
     wrk = subprocess.Popen(
-        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--timeout", "5s", url],
+        wrk_command(url, seconds=seconds, connections=connections, threads=threads),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

@@ -7,6 +7,7 @@ overrides any of these without editing the file. Why each value: docs/operations
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import sys
 from typing import Any
@@ -60,6 +61,11 @@ def on_starting(server: Any) -> None:
 def when_ready(server: Any) -> None:
     if reuse_port:  # the master listens on nothing, so its own "Listening at" line is empty
         server.log.info("Workers listening at: %s (a socket each)", ", ".join(f"http://{address}" for address in bind))
+
+
+def worker_int(worker: Any) -> None:
+    # Gunicorn's reloader (`make dev`) calls this when a file changed; a Uvicorn worker stops on SIGTERM.
+    os.kill(worker.pid, signal.SIGTERM)
 
 
 def post_worker_init(worker: Any) -> None:

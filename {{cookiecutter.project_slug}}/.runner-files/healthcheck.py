@@ -1,28 +1,40 @@
-"""Container health check without curl: exit 0 when /livez answers 200 on this container's port.
-
-Used by the Dockerfile's HEALTHCHECK and compose.yaml (`python -m <package>.serving.healthcheck`).
+"""Container health check (Dockerfile, compose.yaml): exit 0 when /livez answers 200 where published
+ports arrive. Standard library only: it runs every 10 s, and importing the settings cost 5x its CPU.
 """
 
 from __future__ import annotations
 
 import http.client
+import os
+import socket
 import sys
 
-from {{ cookiecutter.package_name }}.settings import get_settings
+LOOPBACK = {"127.0.0.1", "::1", "localhost"}
+ANY = {"", "0.0.0.0", "::"}  # noqa: S104  # nosec B104 (names the wildcard; binds nothing)
+
+
+def own_address() -> str:
+    # The container's address, where its published ports arrive (Docker writes it in /etc/hosts).
+    return socket.gethostbyname(socket.gethostname())
+
+
+def probe_host(host: str) -> str:
+    """The address HOST names, but never loopback, which no published port reaches."""
+    return own_address() if host in LOOPBACK | ANY else host
 
 
 def main() -> int:
-    # A plain HTTP connection to this container's own port: no URL parsing, no other scheme.
-    port = get_settings().port
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=3)
+    host, port = os.environ.get("HOST", ""), int(os.environ.get("PORT", "{{ cookiecutter.port }}"))
     try:
+        connection = http.client.HTTPConnection(probe_host(host), port, timeout=3)
         connection.request("GET", "/livez")
         status = connection.getresponse().status
-    except OSError as error:
-        print(f"unhealthy: http://127.0.0.1:{port}/livez: {error}", file=sys.stderr)
+    except (OSError, http.client.HTTPException) as error:
+        loopback = f" (HOST={host} is loopback, out of reach of published ports)" if host in LOOPBACK else ""
+        print(f"unhealthy: GET /livez on port {port}: {error}{loopback}", file=sys.stderr)
         return 1
-    finally:
-        connection.close()
+    if status != 200:
+        print(f"unhealthy: GET /livez on port {port} answered {status}", file=sys.stderr)
     return 0 if status == 200 else 1
 
 

@@ -1,11 +1,14 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import runpy
+import signal
 import socket
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -138,12 +141,13 @@ def test_recycling_can_be_switched_on_from_the_environment(monkeypatch: pytest.M
     assert (cfg.max_requests, cfg.max_requests_jitter) == (1_000_000, 500_000)
 
 
-def test_gunicorn_accepts_the_config() -> None:
+def test_gunicorn_accepts_the_config(tmp_path: Path) -> None:
     result = subprocess.run(  # noqa: S603
         [sys.executable, "-m", "gunicorn", "--check-config", "--config", CONFIG],
         capture_output=True,
         text=True,
         check=False,
+        cwd=tmp_path,  # away from the developer's .env, like every test (conftest.py)
     )
 
     assert result.returncode == 0, result.stderr
@@ -159,3 +163,13 @@ def test_several_workers_log_the_address_they_listen_at(monkeypatch: pytest.Monk
     load_config()["when_ready"](server)
 
     assert lines == ["Workers listening at: http://127.0.0.1:9100 (a socket each)"]
+
+
+def test_a_reload_tells_the_uvicorn_worker_to_stop(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Gunicorn's reloader (make dev) calls worker_int when a file changed; Gunicorn then starts a new worker.
+    sent: list[tuple[int, int]] = []
+    monkeypatch.setattr(os, "kill", lambda pid, signum: sent.append((pid, signum)))
+
+    load_config()["worker_int"](SimpleNamespace(pid=4242))
+
+    assert sent == [(4242, signal.SIGTERM)]

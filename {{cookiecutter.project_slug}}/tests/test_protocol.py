@@ -5,6 +5,7 @@ read its 413, and a drain that answers requests arriving while the server stops.
 from __future__ import annotations
 
 import contextlib
+import http.client
 import re
 import socket
 import threading
@@ -323,12 +324,14 @@ def test_request_on_an_idle_keep_alive_connection_while_stopping_is_answered() -
         socket.create_connection(("127.0.0.1", port), timeout=10) as connection,
     ):
         connection.sendall(GET_ROOT)
-        first = connection.recv(65536)
+        first = http.client.HTTPResponse(connection)
+        first.begin()
+        first.read()  # all of it: one recv() may stop before the body, which the next read would see
         begin_stop(server, port)
         connection.sendall(GET_ROOT)
         second = read_response(connection)
 
-    assert (first.split(b"\r\n", 1)[0], second.split(b"\r\n", 1)[0]) == (b"HTTP/1.1 200 OK", b"HTTP/1.1 200 OK")
+    assert (first.status, second.split(b"\r\n", 1)[0]) == (200, b"HTTP/1.1 200 OK")
 
 
 def test_answer_while_stopping_closes_the_connection() -> None:

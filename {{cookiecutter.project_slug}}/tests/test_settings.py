@@ -65,11 +65,21 @@ def test_startup_error_is_one_line_naming_the_variable(
     assert capsys.readouterr().err.startswith(f"error: invalid setting {ENV_PREFIX}LOG_LEVEL='loud'")
 
 
-def test_env_example_lists_every_setting() -> None:
+def env_example_names() -> set[str]:
     lines = ENV_EXAMPLE.read_text().splitlines()
-    listed = {line.split("=", 1)[0] for line in lines if line and not line.startswith("#")}
+    return {line.split("=", 1)[0] for line in lines if line and not line.startswith("#")}
 
-    assert listed == {env_var_name(name) for name in Settings.model_fields}
+
+def test_env_example_lists_every_setting() -> None:
+    missing = {env_var_name(name) for name in Settings.model_fields} - env_example_names()
+
+    assert not missing, f".env.example lacks {', '.join(sorted(missing))}: add each with its default"
+
+
+def test_env_example_lists_only_settings() -> None:
+    unread = env_example_names() - {env_var_name(name) for name in Settings.model_fields}
+
+    assert not unread, f".env.example lists {', '.join(sorted(unread))}, which no setting reads"
 
 
 def test_lists_are_read_comma_separated(monkeypatch: pytest.MonkeyPatch) -> None:
