@@ -10,15 +10,15 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-from {{ cookiecutter.package_name }}.middleware import request_id_var
+from {{ cookiecutter.package_name }}.middleware import access_logger, request_id_var
 from {{ cookiecutter.package_name }}.settings import Settings
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s [%(name)s] [%(request_id)s] %(message)s"
 # Control characters as \xNN: a value from a request (a path) cannot start a fake line in a text log
 # nor reach a terminal raw. JSON escapes them itself.
 ESCAPED = {code: f"\\x{code:02x}" for code in (*range(32), 127)}
-# Fields an access line carries on its own in JSON (middleware.log_access).
-ACCESS_FIELDS = ("method", "path", "status", "duration_ms", "client")
+# What an access line's values (middleware.log_access) are called in a JSON line.
+ACCESS_FIELDS = ("client", "method", "path", "http_version", "status", "duration_ms")
 
 
 class RequestIdFilter(logging.Filter):
@@ -47,9 +47,8 @@ class JsonFormatter(logging.Formatter):
             "request_id": getattr(record, "request_id", "-"),
             "message": record.getMessage(),
         }
-        for name in ACCESS_FIELDS:
-            if name in record.__dict__:
-                fields[name] = record.__dict__[name]
+        if record.name == access_logger.name and isinstance(record.args, tuple):
+            fields.update(zip(ACCESS_FIELDS, record.args, strict=True))
         if record.exc_info:
             fields["exception"] = self.formatException(record.exc_info)
         return json.dumps(fields, ensure_ascii=False)
