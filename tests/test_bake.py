@@ -304,3 +304,36 @@ def test_the_run_command_is_written_once(cookies: Any, monkeypatch: pytest.Monke
 
     assert all(f"-m {package}" in text or f'"-m", "{package}"' in text for text in starters)
     assert not any(re.search(r"^\s*(ExecStart=|CMD ).*\b(uvicorn|gunicorn)\b", text, re.M) for text in starters)
+
+
+@pytest.mark.parametrize("runner", ["uvicorn", "gunicorn"])
+def test_systemd_unit_allows_a_file_per_connection(cookies: Any, monkeypatch: pytest.MonkeyPatch, runner: str) -> None:
+    result = bake(cookies, monkeypatch, runner=runner)
+    project, package = result.project_path, result.context["package_name"]
+    unit = (project / f"deploy/{result.context['project_slug']}.service").read_text(encoding="utf-8")
+    protocol = (project / f"src/{package}/serving/protocol.py").read_text(encoding="utf-8")
+    max_connections = int(re.search(r"^MAX_CONNECTIONS = (\d+)", protocol, re.M)[1])  # type: ignore[index]
+    limits = [int(value) for value in re.findall(r"^LimitNOFILE=(\d+)$", unit, re.M)]
+
+    # Each connection is an open file; the rest (the app's own files, sockets to a database) need room too.
+    assert [limit >= 2 * max_connections > 0 for limit in limits] == [True]
+
+
+@pytest.mark.parametrize("runner", ["uvicorn", "gunicorn"])
+def test_systemd_unit_restarts_no_bad_setting_nor_failed_start(
+    cookies: Any, monkeypatch: pytest.MonkeyPatch, runner: str
+) -> None:
+    result = bake(cookies, monkeypatch, runner=runner)
+    unit = (result.project_path / f"deploy/{result.context['project_slug']}.service").read_text(encoding="utf-8")
+
+    # The exit codes of both runners: 2 a bad setting, 3 a failed start (the app, or the port taken).
+    assert re.findall(r"^RestartPreventExitStatus=(.*)$", unit, re.M) == ["2 3"]
+
+
+def test_gunicorn_unit_says_how_a_reload_keeps_queued_connections(
+    cookies: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    result = bake(cookies, monkeypatch, runner="gunicorn")
+    unit = (result.project_path / f"deploy/{result.context['project_slug']}.service").read_text(encoding="utf-8")
+
+    assert "net.ipv4.tcp_migrate_req=1" in unit

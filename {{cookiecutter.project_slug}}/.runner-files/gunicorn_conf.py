@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import sys
 from typing import Any
 
 from {{ cookiecutter.package_name }}.serving import {% if cookiecutter.metrics == "yes" %}metrics, {% endif %}tune_garbage_collector
@@ -45,16 +46,16 @@ control_socket_disable = True
 
 
 def on_starting(server: Any) -> None:
-    """With reuse_port the workers bind, not the master: a taken address must stop Gunicorn with one
-    line, rather than let a second instance share the port (SO_REUSEPORT allows that)."""
-    if not reuse_port:
-        return
+    """A taken address stops Gunicorn at once with one line and exit code 3, a failed startup, as
+    Uvicorn does (not code 1 after five tries, which systemd restarts); with reuse_port, rather than
+    let a second instance share the port (SO_REUSEPORT allows that)."""
     with socket.socket(socket.AF_INET6 if ipv6_host else socket.AF_INET) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a port left in TIME_WAIT is free
         try:
             probe.bind((settings.host, settings.port))
         except OSError as error:
-            raise SystemExit(f"error: cannot listen on {bind[0]}: {error.strerror}") from None
+            print(f"error: cannot listen on {bind[0]}: {error.strerror}", file=sys.stderr)
+            raise SystemExit(3) from None
 
 
 def when_ready(server: Any) -> None:

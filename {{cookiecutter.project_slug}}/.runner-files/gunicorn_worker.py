@@ -1,5 +1,5 @@
 """Gunicorn's Uvicorn worker with the limits the stock one does not pass from Gunicorn: the
-header-limited protocol, the concurrency limit, a graceful-shutdown bound, no `server` header.
+limited protocol, a graceful-shutdown bound, no `server` header.
 Set through uvicorn-worker's documented CONFIG_KWARGS, from the same settings as server.py.
 """
 
@@ -19,7 +19,6 @@ class UvicornWorker(uvicorn_worker.UvicornWorker):  # type: ignore[misc]  # base
     CONFIG_KWARGS: ClassVar[dict[str, Any]] = {
         **uvicorn_worker.UvicornWorker.CONFIG_KWARGS,
         "http": HTTP_PROTOCOL,
-        "limit_concurrency": settings.limit_concurrency or None,
         "h11_max_incomplete_event_size": settings.max_header_bytes,
         "timeout_graceful_shutdown": settings.graceful_timeout,
         "server_header": False,

@@ -18,7 +18,7 @@ from starlette.types import ASGIApp
 from uvicorn.config import STARTUP_FAILURE
 from uvicorn.supervisors import ChangeReload, Multiprocess
 
-from {{ cookiecutter.package_name }}.serving import {% if cookiecutter.metrics == "yes" %}metrics, {% endif %}tune_garbage_collector
+from {{ cookiecutter.package_name }}.serving import {% if cookiecutter.metrics == "yes" %}metrics, {% endif %}raise_open_files_limit, tune_garbage_collector
 from {{ cookiecutter.package_name }}.serving.logging_config import logging_config
 from {{ cookiecutter.package_name }}.serving.protocol import HTTP_PROTOCOL
 from {{ cookiecutter.package_name }}.settings import Settings, {% if cookiecutter.metrics == "yes" %}get_settings, {% endif %}load_settings_or_exit
@@ -43,7 +43,6 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
         "timeout_keep_alive": settings.keep_alive_timeout,
         # Uvicorn waits forever for open connections by default.
         "timeout_graceful_shutdown": settings.graceful_timeout,
-        "limit_concurrency": settings.limit_concurrency or None,
         # The header limit: protocol.py for httptools; h11's own option if h11 is chosen.
         "h11_max_incomplete_event_size": settings.max_header_bytes,
         "http": HTTP_PROTOCOL,
@@ -76,7 +75,13 @@ class Supervisor(Multiprocess):
     """Uvicorn's supervisor, closing its copy of each worker's health-check pipe end, so that a
     worker that dies during a check is seen at once rather than after the whole timeout.
     Workaround for Uvicorn 0.54 (reworked upstream in https://github.com/Kludex/uvicorn/pull/3082):
-    delete it when that lands."""
+    delete it when that lands. It also closes its copy of the listening socket as it stops: kept
+    open, the kernel queued new connections for no one and reset them when the supervisor exited."""
+
+    def terminate_all(self) -> None:
+        for listener in self.sockets:
+            listener.close()
+        super().terminate_all()
 
     def keep_subprocess_alive(self) -> None:
         for process in self.processes:
@@ -134,6 +139,7 @@ def main() -> None:
     parser.add_argument("--reload", action="store_true", help="restart on changes in src/ (development; one process)")
     reload = parser.parse_args().reload
     settings = load_settings_or_exit()
+    raise_open_files_limit()
     # With workers, Uvicorn's supervisor installs its own handlers (SIGHUP: rolling restart).
     signal.signal(signal.SIGTERM, exit_successfully)
     signal.signal(signal.SIGINT, exit_successfully)

@@ -26,7 +26,6 @@ def test_worker_uses_the_header_limited_protocol() -> None:
 
 
 def test_worker_takes_limits_from_the_settings(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(f"{ENV_PREFIX}LIMIT_CONCURRENCY", "7")
     monkeypatch.setenv(f"{ENV_PREFIX}GRACEFUL_TIMEOUT", "9")
     monkeypatch.setenv(f"{ENV_PREFIX}MAX_HEADER_BYTES", "4096")
     get_settings.cache_clear()
@@ -34,11 +33,12 @@ def test_worker_takes_limits_from_the_settings(monkeypatch: pytest.MonkeyPatch) 
 
     config = worker_class(0, os.getpid(), [], None, 30, Config(), Logger(Config())).config
 
-    assert (config.limit_concurrency, config.timeout_graceful_shutdown, config.h11_max_incomplete_event_size) == (
-        7,
-        9,
-        4096,
-    )
+    assert (config.timeout_graceful_shutdown, config.h11_max_incomplete_event_size) == (9, 4096)
+
+
+def test_worker_leaves_uvicorns_connection_count_limit_off() -> None:
+    # It counts idle connections too: the app's middleware caps requests in flight instead.
+    assert make_worker().config.limit_concurrency is None
 
 
 def test_worker_sends_no_server_header() -> None:

@@ -87,15 +87,29 @@ def taken_port() -> Iterator[int]:
         yield listener.getsockname()[1]
 
 
-def test_a_taken_address_stops_gunicorn_with_one_line(monkeypatch: pytest.MonkeyPatch, taken_port: int) -> None:
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_taken_address_stops_gunicorn_with_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], taken_port: int, workers: str
+) -> None:
     monkeypatch.setenv("HOST", "127.0.0.1")
     monkeypatch.setenv("PORT", str(taken_port))
-    monkeypatch.setenv("WEB_CONCURRENCY", "2")
+    monkeypatch.setenv("WEB_CONCURRENCY", workers)
+
+    with pytest.raises(SystemExit):
+        load_config()["on_starting"](None)
+
+    assert capsys.readouterr().err == f"error: cannot listen on 127.0.0.1:{taken_port}: Address already in use\n"
+
+
+def test_a_taken_address_exits_3_as_a_failed_startup(monkeypatch: pytest.MonkeyPatch, taken_port: int) -> None:
+    # 3, like Uvicorn: the systemd unit's RestartPreventExitStatus does not restart it in a loop.
+    monkeypatch.setenv("HOST", "127.0.0.1")
+    monkeypatch.setenv("PORT", str(taken_port))
 
     with pytest.raises(SystemExit) as stopped:
         load_config()["on_starting"](None)
 
-    assert stopped.value.code == f"error: cannot listen on 127.0.0.1:{taken_port}: Address already in use"
+    assert stopped.value.code == 3
 
 
 def test_a_free_address_passes_the_check(monkeypatch: pytest.MonkeyPatch) -> None:

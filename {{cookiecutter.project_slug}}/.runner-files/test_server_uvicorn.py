@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import sys
 import threading
 from multiprocessing import Pipe
@@ -137,3 +138,18 @@ def test_supervisor_sees_at_once_a_worker_that_dies_during_a_health_check() -> N
     copy_in_the_worker.close()  # the worker dies before it answers
 
     assert supervisors_end.poll(0)  # end of file now, not silence until the time-out
+
+
+def test_supervisor_closes_its_listening_socket_as_it_stops() -> None:
+    # Kept open while the workers drain, the kernel would queue new connections for no one.
+    listener = socket.create_server(("127.0.0.1", 0))
+    supervisor = Supervisor.__new__(Supervisor)  # without its signal handlers
+    supervisor.sockets, supervisor.processes = [listener], []
+    supervisor.terminate_all()
+
+    assert listener.fileno() == -1
+
+
+def test_uvicorns_connection_count_limit_is_off(settings: Settings) -> None:
+    # It counts idle connections too: the app's middleware caps requests in flight instead.
+    assert uvicorn_options(settings).get("limit_concurrency") is None

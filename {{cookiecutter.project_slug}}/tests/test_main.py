@@ -24,6 +24,21 @@ def test_openapi_title_is_the_app_name(client: TestClient, settings: Settings) -
     assert client.get("/openapi.json").json()["info"]["title"] == settings.app_name
 
 
+@pytest.mark.parametrize("path", ["/docs", "/redoc", "/openapi.json"])
+def test_api_docs_are_off_in_production(path: str) -> None:
+    production = Settings(_env_file=None, environment="production", allowed_hosts=("testserver",))
+
+    assert TestClient(create_app(production)).get(path).status_code == 404
+
+
+def test_a_setting_serves_the_api_docs_in_production() -> None:
+    production = Settings(
+        _env_file=None, environment="production", allowed_hosts=("testserver",), docs_in_production=True
+    )
+
+    assert TestClient(create_app(production)).get("/docs").status_code == 200
+
+
 def test_response_carries_a_new_request_id(client: TestClient) -> None:
     assert len(client.get("/").headers["x-request-id"]) == 32
 

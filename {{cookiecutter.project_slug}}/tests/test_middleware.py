@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator, Mapping
+from typing import Any
 
 import pytest
 from fastapi import Request
@@ -9,7 +11,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from starlette.responses import PlainTextResponse
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from {{ cookiecutter.package_name }}.main import create_app
 from {{ cookiecutter.package_name }}.middleware import (
@@ -150,6 +152,79 @@ def test_probes_answer_any_host() -> None:
     client = client_for(allowed_hosts=("api.example.com",))
 
     assert client.get("/livez", headers={"Host": "10.1.2.3:8000"}).status_code == 200
+
+
+# --- requests in flight ------------------------------------------------------------------------------
+
+
+async def statuses_while_held(paths: list[str], *, held: int, limit: int) -> list[int]:
+    """The statuses of requests for `paths`, one after the other, while `held` requests are in flight."""
+    release = asyncio.Event()
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["path"] == "/held":
+            await release.wait()
+        await PlainTextResponse("ok")(scope, receive, send)
+
+    middleware = RequestContextMiddleware(app, access_log=False, limit=limit)
+
+    async def status_of(path: str) -> int:
+        scope: dict[str, Any] = {"type": "http", "method": "GET", "path": path, "headers": [], "http_version": "1.1"}
+        sent: list[Message] = []
+
+        async def receive() -> Message:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message: Message) -> None:
+            sent.append(message)
+
+        await middleware(scope, receive, send)
+        return int(sent[0]["status"])
+
+    in_flight = [asyncio.create_task(status_of("/held")) for _ in range(held)]
+    await asyncio.sleep(0)  # they start, and wait
+    statuses = [await status_of(path) for path in paths]
+    release.set()
+    await asyncio.gather(*in_flight)
+    return statuses
+
+
+def test_request_past_the_in_flight_limit_is_503() -> None:
+    assert asyncio.run(statuses_while_held(["/"], held=2, limit=2)) == [503]
+
+
+def test_request_within_the_in_flight_limit_is_served() -> None:
+    assert asyncio.run(statuses_while_held(["/"], held=1, limit=2)) == [200]
+
+
+def test_probes_are_answered_past_the_in_flight_limit() -> None:
+    assert asyncio.run(statuses_while_held(["/livez", "/readyz"], held=2, limit=2)) == [200, 200]
+
+
+def test_limit_0_is_no_limit() -> None:
+    assert asyncio.run(statuses_while_held(["/"], held=5, limit=0)) == [200]
+
+
+def test_refusals_are_logged_as_one_line(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level("WARNING"):
+        asyncio.run(statuses_while_held(["/"] * 100, held=1, limit=1))
+
+    assert len([record for record in caplog.records if "refused" in record.getMessage()]) == 1
+
+
+def test_in_flight_limit_is_the_setting() -> None:
+    client = client_for(limit_concurrency=7)
+    client.get("/")  # builds the middleware stack
+
+    (context,) = [layer for layer in middleware_layers(client.app) if isinstance(layer, RequestContextMiddleware)]
+    assert context.limit == 7
+
+
+def middleware_layers(app: Any) -> Iterator[Any]:
+    layer = app.middleware_stack
+    while layer is not None:
+        yield layer
+        layer = getattr(layer, "app", None)
 
 
 # --- CORS ---------------------------------------------------------------------------------------------

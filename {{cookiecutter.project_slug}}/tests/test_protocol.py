@@ -1,5 +1,6 @@
 """The HTTP protocol (serving/protocol.py) on a real Uvicorn server on 127.0.0.1 (a TestClient has no
-parser): the header size limit, and a drain that answers requests arriving while the server stops."""
+parser): the header size limit (trailers too), slow and idle clients, the linger that lets a client
+read its 413, and a drain that answers requests arriving while the server stops."""
 
 from __future__ import annotations
 
@@ -9,12 +10,15 @@ import re
 import socket
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 
 import pytest
 import uvicorn
 
 from {{ cookiecutter.package_name }}.main import create_app
+from {{ cookiecutter.package_name }}.serving import protocol
 from {{ cookiecutter.package_name }}.serving.protocol import (
     DRAIN_GRACE_SECONDS,
     HTTP_PROTOCOL,
@@ -117,6 +121,160 @@ def test_next_request_begun_in_a_body_packet_is_not_counted_whole(server_port: i
 
     # A status line follows the answer before it directly (no CRLF after a body).
     assert re.findall(rb"HTTP/1\.1 \d{3} [^\r]*", answers) == [b"HTTP/1.1 405 Method Not Allowed", b"HTTP/1.1 200 OK"]
+
+
+def test_431_is_not_logged_as_an_invalid_request(server_port: int, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level("WARNING", logger="uvicorn.error"):
+        exchange(server_port, get_with_header(MAX_HEADER_BYTES + 1))
+
+    assert [record.getMessage() for record in caplog.records] == [
+        f"Request headers larger than {MAX_HEADER_BYTES} bytes: refused"
+    ]
+
+
+def test_two_host_headers_are_400(server_port: int) -> None:
+    request = b"GET / HTTP/1.1\r\nHost: localhost\r\nHost: evil.example\r\n\r\n"
+
+    assert exchange(server_port, request) == b"HTTP/1.1 400 Bad Request"
+
+
+# --- chunked trailers ------------------------------------------------------------------------------
+
+CHUNKED_POST = b"POST / HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n"
+
+
+def bytes_sent_before_the_server_closed(port: int, head: bytes, line: bytes, total: int) -> int:
+    """Send head, then `line` over and over up to `total` bytes: how many went before the server closed."""
+    sent = 0
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
+        connection.sendall(head)
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            while sent < total:
+                connection.sendall(line * 64)
+                sent += len(line) * 64
+    return sent
+
+
+def test_trailers_over_the_header_limit_close_the_connection(server_port: int) -> None:
+    total = 16 * 1024 * 1024
+    line = b"X-Trailer: " + b"a" * 50 + b"\r\n"
+
+    assert bytes_sent_before_the_server_closed(server_port, CHUNKED_POST, line, total) < total
+
+
+def test_small_trailers_are_read() -> None:
+    request = CHUNKED_POST + b"X-Checksum: abc\r\n\r\n"
+    with running_server() as (_, _, port), socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
+        connection.sendall(request + GET_ROOT)  # a second request after the trailers, on the same connection
+        answers = b""
+        while answers.count(b"HTTP/1.1 ") < 2 and (chunk := connection.recv(65536)):
+            answers += chunk
+
+    assert re.findall(rb"HTTP/1\.1 \d{3}", answers) == [b"HTTP/1.1 405", b"HTTP/1.1 200"]
+
+
+def test_large_chunks_split_across_packets_are_not_taken_for_trailers(server_port: int) -> None:
+    size = MAX_HEADER_BYTES * 8
+    with socket.create_connection(("127.0.0.1", server_port), timeout=10) as connection:
+        connection.sendall(CHUNKED_POST.removesuffix(b"0\r\n") + b"%x\r\n" % size)  # a chunk's size line alone
+        for _ in range(8):
+            time.sleep(0.01)  # the chunk's data in separate packets
+            connection.sendall(b"x" * MAX_HEADER_BYTES)
+        connection.sendall(b"\r\n0\r\n\r\n" + GET_ROOT)
+        answers = b""
+        while answers.count(b"HTTP/1.1 ") < 2 and (chunk := connection.recv(65536)):
+            answers += chunk
+
+    assert re.findall(rb"HTTP/1\.1 \d{3}", answers) == [b"HTTP/1.1 405", b"HTTP/1.1 200"]
+
+
+# --- slow and idle clients ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def short_header_timeout(monkeypatch: pytest.MonkeyPatch) -> float:
+    monkeypatch.setattr(protocol, "HEADER_TIMEOUT_SECONDS", 0.5)
+    return 0.5
+
+
+def seconds_until_closed(connection: socket.socket, *, trickle: bytes = b"") -> float:
+    """Send `trickle` every 0.1 s (nothing if empty) until the server closes; the seconds it took."""
+    began = time.monotonic()
+    connection.settimeout(0.1)
+    while time.monotonic() - began < 10:
+        try:
+            if not connection.recv(65536):
+                break
+        except TimeoutError:
+            if trickle:
+                connection.sendall(trickle)
+        except ConnectionResetError:
+            break
+    return time.monotonic() - began
+
+
+@pytest.mark.usefixtures("short_header_timeout")
+def test_connection_that_sends_nothing_is_closed_after_the_header_timeout() -> None:
+    with running_server() as (_, _, port), socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
+        assert seconds_until_closed(connection) < 2
+
+
+@pytest.mark.usefixtures("short_header_timeout")
+def test_headers_sent_slowly_are_closed_after_the_header_timeout() -> None:
+    with running_server() as (_, _, port), socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
+        connection.sendall(b"GET / HTTP/1.1\r\n")
+        assert seconds_until_closed(connection, trickle=b"X-a: b\r\n") < 2
+
+
+@pytest.mark.usefixtures("short_header_timeout")
+def test_slow_headers_of_a_second_request_are_closed_too() -> None:
+    with running_server() as (_, _, port), socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
+        connection.sendall(GET_ROOT)
+        connection.recv(65536)
+        connection.sendall(b"GET / HTTP/1.1\r\n")
+        assert seconds_until_closed(connection, trickle=b"X-a: b\r\n") < 2
+
+
+@pytest.mark.usefixtures("short_header_timeout")
+def test_idle_keep_alive_connection_outlives_the_header_timeout() -> None:
+    with running_server() as (_, _, port), socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
+        connection.sendall(GET_ROOT)
+        connection.recv(65536)
+        time.sleep(1.5)  # three header timeouts, well within the keep-alive timeout
+        connection.sendall(GET_ROOT)
+
+        assert connection.recv(65536).startswith(b"HTTP/1.1 200 OK")
+
+
+def test_idle_connections_are_closed_past_max_connections(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(protocol, "MAX_CONNECTIONS", 20)
+    with running_server() as (_, _, port), contextlib.ExitStack() as stack:
+        idle = []
+        for _ in range(30):
+            connection = stack.enter_context(socket.create_connection(("127.0.0.1", port), timeout=10))
+            connection.sendall(GET_ROOT)
+            connection.recv(65536)
+            idle.append(connection)
+        time.sleep(0.2)
+        closed = 0
+        for connection in idle:
+            connection.setblocking(False)
+            with contextlib.suppress(BlockingIOError):
+                closed += connection.recv(1) == b""
+
+    assert closed >= 30 - 20
+
+
+# --- the answer to a body refused while it arrives ----------------------------------------------------
+
+
+def test_client_that_sends_the_whole_body_first_reads_the_413(server_port: int) -> None:
+    # urllib sends Connection: close and the whole body before it reads: closing at once would reset it.
+    request = urllib.request.Request(f"http://127.0.0.1:{server_port}/", data=b"x" * 20_000_000, method="POST")
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=10)  # noqa: S310  # a fixed http:// URL
+
+    assert refused.value.code == 413
 
 
 # --- drain ---------------------------------------------------------------------------------------

@@ -102,6 +102,8 @@ def test_cors_is_off_unless_origins_are_set() -> None:
         ({"ALLOWED_HOSTS": ""}, "ALLOWED_HOSTS"),
         ({"MAX_HEADER_BYTES": "10"}, "MAX_HEADER_BYTES"),
         ({"MAX_BODY_BYTES": "-1"}, "MAX_BODY_BYTES"),
+        ({"FORWARDED_ALLOW_IPS": "10.0.0.0/33"}, "FORWARDED_ALLOW_IPS"),
+        ({"FORWARDED_ALLOW_IPS": "127.0.0.1,proxy"}, "FORWARDED_ALLOW_IPS"),
     ],
 )
 def test_unsafe_values_stop_the_service_with_one_line(
@@ -114,6 +116,23 @@ def test_unsafe_values_stop_the_service_with_one_line(
         load_settings_or_exit()
 
     assert capsys.readouterr().err.splitlines()[0].startswith(f"error: invalid setting {ENV_PREFIX}{refused}=")
+
+
+def test_startup_error_shows_a_default_as_the_variable_would_be_written(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv(f"{ENV_PREFIX}ENVIRONMENT", "production")  # ALLOWED_HOSTS left at its default, *
+
+    with pytest.raises(SystemExit):
+        load_settings_or_exit()
+
+    assert capsys.readouterr().err.startswith(f"error: invalid setting {ENV_PREFIX}ALLOWED_HOSTS='*':")
+
+
+def test_trusted_proxies_may_be_any_address_or_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(f"{ENV_PREFIX}FORWARDED_ALLOW_IPS", "10.0.0.0/8, 192.168.1.7,::1,fd00::/8")
+
+    assert Settings(_env_file=None).forwarded_allow_ips == "10.0.0.0/8, 192.168.1.7,::1,fd00::/8"
 
 
 def test_production_with_named_hosts_starts(monkeypatch: pytest.MonkeyPatch) -> None:

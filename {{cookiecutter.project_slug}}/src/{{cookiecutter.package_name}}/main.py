@@ -31,6 +31,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         debug=settings.debug,
         telemetry=TELEMETRY_ON if settings.telemetry else TELEMETRY_OFF,
+        # No /docs, /redoc nor /openapi.json in production unless a setting asks for them.
+        openapi_url="/openapi.json" if settings.environment != "production" or settings.docs_in_production else None,
     )
     app.state.settings = settings
     app.state.readiness = "starting"
@@ -52,7 +54,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if "*" not in settings.allowed_hosts:
         app.add_middleware(HostCheckMiddleware, allowed_hosts=settings.allowed_hosts)
     app.add_middleware(
-        RequestContextMiddleware, access_log=settings.access_log, debug=settings.debug, tracing=settings.telemetry
+        RequestContextMiddleware,
+        access_log=settings.access_log,
+        debug=settings.debug,
+        limit=settings.limit_concurrency,
+        tracing=settings.telemetry,
     )
     return app
 

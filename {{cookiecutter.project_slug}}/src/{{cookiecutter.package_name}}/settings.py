@@ -6,6 +6,7 @@ set by convention: HOST, PORT and WEB_CONCURRENCY. `.env.example` lists them all
 
 from __future__ import annotations
 
+import ipaddress
 import sys
 from functools import lru_cache
 from typing import Annotated, Literal
@@ -30,6 +31,8 @@ class Settings(BaseSettings):
     environment: Literal["development", "production"] = "development"
     # Tracebacks in error responses: for local development only.
     debug: bool = False
+    # /docs, /redoc and /openapi.json in production too (always served in development).
+    docs_in_production: bool = False
     app_name: str = {{ cookiecutter.project_name | py_str }}
     log_level: Literal["debug", "info", "warning", "error", "critical"] = "info"
     log_format: Literal["text", "json"] = "text"
@@ -65,7 +68,7 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1_048_576, ge=0)
     # Largest request line plus headers in bytes (431).
     max_header_bytes: int = Field(default=32_768, ge=1_024, le=1_048_576)
-    # Connections plus in-flight requests per worker; past it 503 at once. 0: no limit.
+    # Requests in flight per worker; past it 503 at once, but for the probes. 0: no limit.
     limit_concurrency: int = Field(default=1_000, ge=0)
 
     @field_validator("allowed_hosts", "cors_origins", mode="before")
@@ -83,6 +86,14 @@ class Settings(BaseSettings):
             raise ValueError("must differ from PORT (the metrics never share the public port)")
         return value
 {%- endif %}
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def addresses_or_networks(cls, value: str) -> str:
+        for item in value.split(","):
+            if item.strip() not in {"", "*"}:
+                ipaddress.ip_network(item.strip())  # its ValueError names the item
+        return value
 
     @field_validator("debug")
     @classmethod
@@ -129,5 +140,6 @@ def load_settings_or_exit() -> Settings:
             field = str(problem["loc"][0]) if problem["loc"] else "?"
             name = env_var_name(field) if field in Settings.model_fields else field
             reason = problem["msg"].removeprefix("Value error, ")
-            print(f"error: invalid setting {name}={problem.get('input')!r}: {reason}", file=sys.stderr)
+            value = ",".join(v) if isinstance(v := problem.get("input"), tuple) else v  # as the variable is written
+            print(f"error: invalid setting {name}={value!r}: {reason}", file=sys.stderr)
         raise SystemExit(2) from None

@@ -12,15 +12,15 @@ from typing import Any
 
 from opentelemetry import trace
 
-from {{ cookiecutter.package_name }}.middleware import request_id_var
+from {{ cookiecutter.package_name }}.middleware import access_logger, request_id_var
 from {{ cookiecutter.package_name }}.settings import Settings
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s [%(name)s] [%(request_id)s] %(message)s"
 # Control characters as \xNN: a value from a request (a path) cannot start a fake line in a text log
 # nor reach a terminal raw. JSON escapes them itself.
 ESCAPED = {code: f"\\x{code:02x}" for code in (*range(32), 127)}
-# Fields a JSON line carries on its own: an access line's (middleware.log_access), the trace's.
-EXTRA_FIELDS = ("method", "path", "status", "duration_ms", "client", "trace_id", "span_id")
+# What an access line's values (middleware.log_access) are called in a JSON line.
+ACCESS_FIELDS = ("client", "method", "path", "http_version", "status", "duration_ms")
 
 
 class RequestIdFilter(logging.Filter):
@@ -55,9 +55,10 @@ class JsonFormatter(logging.Formatter):
             "request_id": getattr(record, "request_id", "-"),
             "message": record.getMessage(),
         }
-        for name in EXTRA_FIELDS:
-            if name in record.__dict__:
-                fields[name] = record.__dict__[name]
+        if record.name == access_logger.name and isinstance(record.args, tuple):
+            fields.update(zip(ACCESS_FIELDS, record.args, strict=True))
+        if hasattr(record, "trace_id"):  # RequestIdFilter's, when tracing
+            fields["trace_id"], fields["span_id"] = record.trace_id, record.span_id
         if record.exc_info:
             fields["exception"] = self.formatException(record.exc_info)
         return json.dumps(fields, ensure_ascii=False)
