@@ -33,7 +33,7 @@ class RequestIdFilter(logging.Filter):
         record.request_id = request_id_var.get()
         span = trace.get_current_span().get_span_context() if self.tracing else None
         if span and span.is_valid:
-            record.trace_id, record.span_id = f"{span.trace_id:032x}", f"{span.span_id:016x}"
+            record.trace = {"trace_id": f"{span.trace_id:032x}", "span_id": f"{span.span_id:016x}"}
         return True
 
 
@@ -57,8 +57,7 @@ class JsonFormatter(logging.Formatter):
         }
         if record.name == access_logger.name and isinstance(record.args, tuple):
             fields.update(zip(ACCESS_FIELDS, record.args, strict=True))
-        if hasattr(record, "trace_id"):  # RequestIdFilter's, when tracing
-            fields["trace_id"], fields["span_id"] = record.trace_id, record.span_id
+        fields.update(getattr(record, "trace", {}))  # RequestIdFilter's, when tracing
         if record.exc_info:
             fields["exception"] = self.formatException(record.exc_info)
         return json.dumps(fields, ensure_ascii=False)
