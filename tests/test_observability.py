@@ -189,6 +189,10 @@ def in_flight(port: int) -> float:
     return sum(value for _, value in samples(scrape(port), "http_requests_in_flight"))
 
 
+def access_lines(log: str, path: str) -> int:
+    return sum(line.get("path") == path for line in json_lines(log))
+
+
 def stop(server: LiveServer) -> None:
     server.signal_server(signal.SIGTERM)
     assert server.wait_exit(timeout=60) == 0, server.log()[-3000:]
@@ -225,7 +229,8 @@ def observed(
             assert server.get("/")[0] == 200
         seen.scrapes = [requests_to_root(scrape(metrics_port)) for _ in range(SCRAPES)]
         seen.public_metrics_status = server.get("/metrics")[0]
-        seen.scrapes_logged = server.log().count('"path": "/metrics"') - 1  # less the public GET just made
+        wait_until(lambda: access_lines(server.log(), "/metrics") >= 1, 10, "the public GET /metrics's access line")
+        seen.scrapes_logged = access_lines(server.log(), "/metrics") - 1  # less that public GET
 
         # Kill the worker serving a slow request: it dies with that request in flight.
         slow, _ = start_slow_request(server.get, server.log, SLOW_SECONDS)
