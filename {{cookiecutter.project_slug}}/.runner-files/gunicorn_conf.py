@@ -6,13 +6,13 @@ overrides any of these without editing the file. Why each value: docs/operations
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import socket
 import sys
 from typing import Any
 
-from {{ cookiecutter.package_name }}.serving import tune_garbage_collector
 from {{ cookiecutter.package_name }}.serving.logging_config import logging_config
 from {{ cookiecutter.package_name }}.settings import load_settings_or_exit
 
@@ -69,4 +69,5 @@ def worker_int(worker: Any) -> None:
 
 
 def post_worker_init(worker: Any) -> None:
-    tune_garbage_collector()
+    gc.collect()
+    gc.freeze()  # start-up objects live as long as the worker: out of the collector's way (docs/operations.md)

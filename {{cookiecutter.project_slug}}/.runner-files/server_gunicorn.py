@@ -11,7 +11,6 @@ import argparse
 import os
 import sys
 
-from {{ cookiecutter.package_name }}.serving import raise_open_files_limit
 from {{ cookiecutter.package_name }}.settings import load_settings_or_exit
 
 PROG = "python -m {{ cookiecutter.package_name }}"
@@ -28,6 +27,5 @@ def main() -> None:
     reload = parser.parse_args().reload
     # One line per bad setting here, rather than a traceback from Gunicorn's config loading.
     load_settings_or_exit()
-    raise_open_files_limit()  # kept across exec, and by Gunicorn's workers
     command = gunicorn_command(reload=reload)
     os.execv(command[0], command)  # noqa: S606  # nosec B606  # a fixed command, no shell

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import socket
@@ -71,6 +72,14 @@ def test_a_reload_signal_to_a_single_process_is_logged_and_survived(caplog: pyte
 
 def test_the_loader_gives_the_app() -> None:
     assert load_app() is main.app
+
+
+def test_the_loader_keeps_start_up_objects_out_of_garbage_collection() -> None:
+    load_app()
+    frozen = gc.get_freeze_count()
+    gc.unfreeze()
+
+    assert frozen > 0
 
 
 def exit_at_once(code: int) -> NoReturn:
