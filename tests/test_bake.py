@@ -54,7 +54,6 @@ COMMON_FILES = {
     "tests/test_openapi.py",
     "tests/test_protocol.py",
     "tests/test_server.py",
-    "tests/test_serving.py",
     "tests/test_settings.py",
 }
 RUNNER_ONLY_FILES = {

@@ -59,7 +59,8 @@ def figure(name: str, value: str) -> None:
 
 
 def raise_open_files_limit(needed: int) -> None:
-    """This process holds every attacking connection: lift its soft limit, or skip saying why."""
+    """This process holds every attacking connection and the server inherits the limit: lift its soft
+    limit, or skip saying why."""
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if hard < needed:
         pytest.skip(f"needs {needed} open files, the hard limit is {hard}")
@@ -155,7 +156,6 @@ def flood(server: LiveServer) -> tuple[WrkResult, list[int | str], dict[str, int
     """IDLE_CONNECTIONS that send nothing and SLOW_CONNECTIONS that send a header line every 2 s,
     then wrk for 5 s with the probes asked meanwhile; then how many of each the server closed within
     the header timeout."""
-    raise_open_files_limit(IDLE_CONNECTIONS + SLOW_CONNECTIONS + 200)
     with contextlib.ExitStack() as stack:
         idle = [stack.enter_context(socket.create_connection((LOOPBACK, server.port))) for _ in range(IDLE_CONNECTIONS)]
         slow = [stack.enter_context(socket.create_connection((LOOPBACK, server.port))) for _ in range(SLOW_CONNECTIONS)]
@@ -234,6 +234,8 @@ def probed(
     project = installed_project(runner)
     prefix = package_name(project).upper()
     env = project_env(**{f"{prefix}_ENVIRONMENT": "production", f"{prefix}_ALLOWED_HOSTS": "127.0.0.1"})
+    # The server inherits the limit, as from the systemd unit's LimitNOFILE (a shell's 1,024 is too few).
+    raise_open_files_limit(IDLE_CONNECTIONS + SLOW_CONNECTIONS + 200)
     with live_server(project, env, tmp_path_factory.mktemp(f"hostile-{runner}") / "server.log") as server:
         server.wait_ready()
         found = probe(server)

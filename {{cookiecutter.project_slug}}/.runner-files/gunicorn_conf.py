@@ -6,13 +6,16 @@ overrides any of these without editing the file. Why each value: docs/operations
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import socket
 import sys
 from typing import Any
 
-from {{ cookiecutter.package_name }}.serving import {% if cookiecutter.metrics == "yes" %}metrics, {% endif %}tune_garbage_collector
+{%- if cookiecutter.metrics == "yes" %}
+from {{ cookiecutter.package_name }}.serving import metrics
+{%- endif %}
 from {{ cookiecutter.package_name }}.serving.logging_config import logging_config
 from {{ cookiecutter.package_name }}.settings import load_settings_or_exit
 
@@ -73,7 +76,8 @@ def worker_int(worker: Any) -> None:
 
 
 def post_worker_init(worker: Any) -> None:
-    tune_garbage_collector()
+    gc.collect()
+    gc.freeze()  # start-up objects live as long as the worker: out of the collector's way (docs/operations.md)
 {%- if cookiecutter.metrics == "yes" %}
     if settings.metrics_port:
         worker.wsgi = metrics.MetricsMiddleware(worker.wsgi)

@@ -14,7 +14,6 @@ import sys
 import tempfile
 {%- endif %}
 
-from {{ cookiecutter.package_name }}.serving import raise_open_files_limit
 from {{ cookiecutter.package_name }}.settings import load_settings_or_exit
 
 PROG = "python -m {{ cookiecutter.package_name }}"
@@ -39,6 +38,5 @@ def main() -> None:
 {%- else %}
     load_settings_or_exit()
 {%- endif %}
-    raise_open_files_limit()  # kept across exec, and by Gunicorn's workers
     command = gunicorn_command(reload=reload)
     os.execv(command[0], command)  # noqa: S606  # nosec B606  # a fixed command, no shell

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import os
 import signal
@@ -18,7 +19,9 @@ from starlette.types import ASGIApp
 from uvicorn.config import STARTUP_FAILURE
 from uvicorn.supervisors import ChangeReload, Multiprocess
 
-from {{ cookiecutter.package_name }}.serving import {% if cookiecutter.metrics == "yes" %}metrics, {% endif %}raise_open_files_limit, tune_garbage_collector
+{%- if cookiecutter.metrics == "yes" %}
+from {{ cookiecutter.package_name }}.serving import metrics
+{%- endif %}
 from {{ cookiecutter.package_name }}.serving.logging_config import logging_config
 from {{ cookiecutter.package_name }}.serving.protocol import HTTP_PROTOCOL
 from {{ cookiecutter.package_name }}.settings import Settings, {% if cookiecutter.metrics == "yes" %}get_settings, {% endif %}load_settings_or_exit
@@ -26,9 +29,6 @@ from {{ cookiecutter.package_name }}.settings import Settings, {% if cookiecutte
 PROG = "python -m {{ cookiecutter.package_name }}"
 # Each worker imports the app through load_app() (factory=True).
 APP_LOADER = f"{__name__}:load_app"
-# Seconds a worker has to answer the supervisor's ping, and a new one to start during a SIGHUP
-# restart: Uvicorn's 5 s aborts restarts on a busy host. 30 s matches Gunicorn's worker timeout.
-WORKER_HEALTHCHECK_TIMEOUT = 30
 
 
 def uvicorn_options(settings: Settings) -> dict[str, Any]:
@@ -37,7 +37,7 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
         "host": settings.host,
         "port": settings.port,
         "workers": settings.web_concurrency,  # more than 1: Uvicorn's supervisor restarts dead workers
-        "timeout_worker_healthcheck": WORKER_HEALTHCHECK_TIMEOUT,
+        "timeout_worker_healthcheck": 30,  # Uvicorn's 5 s aborts SIGHUP restarts on a busy host
         "proxy_headers": True,
         "forwarded_allow_ips": settings.forwarded_allow_ips,
         "timeout_keep_alive": settings.keep_alive_timeout,
@@ -63,7 +63,8 @@ def load_app() -> ASGIApp:
         logging.getLogger("uvicorn.error").exception("The app failed to load")
         logging.shutdown()
         os._exit(STARTUP_FAILURE)  # at once: a slow exit leaves the supervisor's ping unanswered for 30 s
-    tune_garbage_collector()
+    gc.collect()
+    gc.freeze()  # start-up objects live as long as the worker: out of the collector's way (docs/operations.md)
 {%- if cookiecutter.metrics == "yes" %}
     return metrics.MetricsMiddleware(app) if get_settings().metrics_port else app
 {%- else %}
@@ -72,11 +73,8 @@ def load_app() -> ASGIApp:
 
 
 class Supervisor(Multiprocess):
-    """Uvicorn's supervisor, closing its copy of each worker's health-check pipe end, so that a
-    worker that dies during a check is seen at once rather than after the whole timeout.
-    Workaround for Uvicorn 0.54 (reworked upstream in https://github.com/Kludex/uvicorn/pull/3082):
-    delete it when that lands. It also closes its copy of the listening socket as it stops: kept
-    open, the kernel queued new connections for no one and reset them when the supervisor exited."""
+    """Uvicorn's supervisor, closing its copies of the listening socket as it stops and of each
+    worker's health-check pipe (workarounds for Uvicorn 0.54; docs/operations.md)."""
 
     def terminate_all(self) -> None:
         for listener in self.sockets:
@@ -102,8 +100,8 @@ class Supervisor(Multiprocess):
 
 
 def serve(config: uvicorn.Config{% if cookiecutter.metrics == "yes" %}, metrics_port: int = 0{% endif %}) -> bool:
-    """Run Uvicorn as uvicorn.run() does, and say whether it started (uvicorn.run() returns normally
-    even when workers failed to start).{% if cookiecutter.metrics == "yes" %} This process serves the metrics (serving/metrics.py).{% endif %}"""
+    """uvicorn.run(), saying whether it started (uvicorn.run() cannot, with workers).{% if cookiecutter.metrics == "yes" %} This process
+    serves the metrics (serving/metrics.py).{% endif %}"""
     if config.should_reload:
         ChangeReload(config, target=uvicorn.Server(config).run, sockets=[config.bind_socket()]).run()
         return True
@@ -139,7 +137,6 @@ def main() -> None:
     parser.add_argument("--reload", action="store_true", help="restart on changes in src/ (development; one process)")
     reload = parser.parse_args().reload
     settings = load_settings_or_exit()
-    raise_open_files_limit()
     # With workers, Uvicorn's supervisor installs its own handlers (SIGHUP: rolling restart).
     signal.signal(signal.SIGTERM, exit_successfully)
     signal.signal(signal.SIGINT, exit_successfully)

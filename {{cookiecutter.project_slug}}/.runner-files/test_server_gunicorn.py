@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import gc
 import importlib.util
 import os
 import runpy
@@ -176,3 +177,11 @@ def test_a_reload_tells_the_uvicorn_worker_to_stop(monkeypatch: pytest.MonkeyPat
     load_config()["worker_int"](SimpleNamespace(pid=4242))
 
     assert sent == [(4242, signal.SIGTERM)]
+
+
+def test_each_worker_keeps_start_up_objects_out_of_garbage_collection() -> None:
+    load_config()["post_worker_init"](SimpleNamespace())
+    frozen = gc.get_freeze_count()
+    gc.unfreeze()
+
+    assert frozen > 0

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import socket
@@ -103,6 +104,14 @@ def test_the_supervisor_forgets_the_metrics_of_a_worker_it_replaced(monkeypatch:
 def test_the_loader_gives_the_app() -> None:
     assert load_app() is main.app
 {%- endif %}
+
+
+def test_the_loader_keeps_start_up_objects_out_of_garbage_collection() -> None:
+    load_app()
+    frozen = gc.get_freeze_count()
+    gc.unfreeze()
+
+    assert frozen > 0
 
 
 def exit_at_once(code: int) -> NoReturn:

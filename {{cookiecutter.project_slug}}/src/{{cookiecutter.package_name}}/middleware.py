@@ -1,10 +1,5 @@
-"""Middleware every request passes through, written as pure ASGI middleware (Starlette's
-`BaseHTTPMiddleware` costs every request time and has known streaming quirks).
-
-RequestContextMiddleware: a cap on requests in flight, a request id, the security headers, one
-access log line, and a plain 500 for an unhandled error, logged with its request id.
-HostCheckMiddleware: the allowed Host headers.
-"""
+"""Pure ASGI middleware (Starlette's `BaseHTTPMiddleware` costs every request time): the request
+context of every request, and the Host check."""
 
 from __future__ import annotations
 
@@ -36,8 +31,8 @@ SECURITY_HEADERS = (
     (b"x-frame-options", b"DENY"),
     (b"content-security-policy", b"frame-ancestors 'none'"),
 )
+ACCESS_FORMAT = '%s "%s %s HTTP/%s" %d %.1fms'  # client "METHOD path HTTP/version" status duration
 # On HTML pages only (/docs, /redoc): these act on documents a browser shows.
-ACCESS_FORMAT = '%s "%s %s HTTP/%s" %d %.1fms'
 DOCUMENT_HEADERS = ((b"referrer-policy", b"no-referrer"), (b"cross-origin-opener-policy", b"same-origin"))
 
 
@@ -110,8 +105,7 @@ def request_id_of(headers: Iterable[tuple[bytes, bytes]]) -> bytes:
 
 
 def log_access(scope: Scope, status: int, seconds: float) -> None:
-    """One line per request: client "METHOD path HTTP/version" status duration. JSON logs write each
-    of ACCESS_FORMAT's values as a field of its own (serving/logging_config.py)."""
+    """One line per request; JSON logs write each of its values as a field (serving/logging_config.py)."""
     if access_logger.isEnabledFor(logging.INFO):
         client = scope["client"][0] if scope.get("client") else "-"
         args = (client, scope["method"], scope["path"], scope["http_version"], status, round(seconds * 1000, 1))

@@ -1,8 +1,5 @@
-"""Every setting of the service, read once from the environment (and an optional .env file).
-
-Names start with ENV_PREFIX (the package name in capitals), except the three that hosting platforms
-set by convention: HOST, PORT and WEB_CONCURRENCY. `.env.example` lists them all.
-"""
+"""Every setting, read once from the environment (and an optional .env file). Names start with
+ENV_PREFIX, except HOST, PORT and WEB_CONCURRENCY; `.env.example` says what each one means."""
 
 from __future__ import annotations
 
@@ -19,29 +16,18 @@ ENV_PREFIX = "{{ cookiecutter.package_name | upper }}_"
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_prefix=ENV_PREFIX,
-        env_file=".env",
-        env_file_encoding="utf-8",
-        extra="ignore",
-        frozen=True,
-        populate_by_name=True,
+        env_prefix=ENV_PREFIX, env_file=".env", env_file_encoding="utf-8", extra="ignore", frozen=True
     )
 
-    # "production" refuses unsafe values at startup: debug on, any host allowed.
     environment: Literal["development", "production"] = "development"
-    # Tracebacks in error responses: for local development only.
     debug: bool = False
-    # /docs, /redoc and /openapi.json in production too (always served in development).
     docs_in_production: bool = False
     app_name: str = {{ cookiecutter.project_name | py_str }}
     log_level: Literal["debug", "info", "warning", "error", "critical"] = "info"
     log_format: Literal["text", "json"] = "text"
-    # One line per request, written by the app's middleware (with the request id).
     access_log: bool = True
-    # FastAPI's OpenTelemetry instrumentation; off, requests skip its check for a provider.
     telemetry: bool = False
 
-    # Where the server listens and how many worker processes it runs.
     host: str = Field(default="127.0.0.1", validation_alias="HOST")
     port: int = Field(default={{ cookiecutter.port }}, ge=1, le=65535, validation_alias="PORT")
     web_concurrency: int = Field(default=1, ge=1, le=256, validation_alias="WEB_CONCURRENCY")
@@ -50,25 +36,16 @@ class Settings(BaseSettings):
     metrics_port: int = Field(default=9000, ge=0, le=65535)
 {%- endif %}
 
-    # Addresses or CIDR ranges whose X-Forwarded-For/-Proto headers are trusted (your proxy's).
     forwarded_allow_ips: str = "127.0.0.1,::1"
-    # Seconds an idle connection stays open: above a load balancer's idle timeout (60 s on most).
     keep_alive_timeout: int = Field(default=75, ge=1, le=3600)
-    # Seconds in-flight requests get to finish after SIGTERM before the server cancels them.
     graceful_timeout: int = Field(default=20, ge=1, le=3600)
 
-    # Host header values served ("*.example.com" for subdomains), else 400; not "*" in production.
     allowed_hosts: Annotated[tuple[str, ...], NoDecode] = ("*",)
-    # Comma-separated origins allowed by CORS; empty (the default) turns CORS off.
     cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
-    # Send cookies and credentials cross-origin; never together with the origin "*".
     cors_allow_credentials: bool = False
 
-    # Largest request body in bytes (413); a route's own max_body_size overrides it.
     max_body_bytes: int = Field(default=1_048_576, ge=0)
-    # Largest request line plus headers in bytes (431).
     max_header_bytes: int = Field(default=32_768, ge=1_024, le=1_048_576)
-    # Requests in flight per worker; past it 503 at once, but for the probes. 0: no limit.
     limit_concurrency: int = Field(default=1_000, ge=0)
 
     @field_validator("allowed_hosts", "cors_origins", mode="before")

@@ -1,7 +1,5 @@
-"""One logging setup for the app and the server: text lines by default, JSON lines for log
-shippers (LOG_FORMAT=json). Uvicorn is handed `logging_config(settings)` as its `log_config`,
-Gunicorn as its `logconfig_dict`, so the server's lines and the app's share one format.
-"""
+"""One logging setup for the app and the server (Uvicorn's `log_config`, Gunicorn's
+`logconfig_dict`): text lines, or JSON lines for log shippers (LOG_FORMAT=json)."""
 
 from __future__ import annotations
 
@@ -72,14 +70,7 @@ def logging_config(settings: Settings) -> dict[str, Any]:
         "disable_existing_loggers": False,
         "filters": {"request_id": {"()": RequestIdFilter, ".": {"tracing": settings.telemetry}}},
         "formatters": {"default": formatter},
-        "handlers": {
-            "stderr": {
-                "class": "logging.StreamHandler",
-                "stream": "ext://sys.stderr",
-                "formatter": "default",
-                "filters": ["request_id"],
-            },
-        },
+        "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "default", "filters": ["request_id"]}},
         "root": {"handlers": ["stderr"], "level": level},
         "loggers": {
             # The servers' loggers write through the same handler, once (not again via the root).

@@ -1,13 +1,7 @@
-"""Uvicorn's httptools protocol with what Uvicorn 0.54 has no option for (docs/operations.md).
-
-- Header limit: httptools buffers headers and trailers of any size; past MAX_HEADER_BYTES: 431.
-- Slow clients: HEADER_TIMEOUT_SECONDS for headers; past MAX_CONNECTIONS, idle keep-alives close.
-- Linger: closing while a body still arrives (a 413), read it LINGER_SECONDS at most: no reset.
-- Two Host headers: 400.
-- Drain, a workaround for https://github.com/Kludex/uvicorn/issues/2757 (delete once fixed): on a
-  stop Uvicorn closes idle connections at once, resetting a request already on its way. Here they
-  stay open DRAIN_GRACE_SECONDS, and what arrives is answered with `Connection: close`.
-"""
+"""Uvicorn's httptools protocol, plus what Uvicorn 0.54 has no option for: a header (and trailer)
+size limit, a header timeout, a cap on idle connections, a 400 for two Host headers, a lingering
+close, and a drain on stop (a workaround for https://github.com/Kludex/uvicorn/issues/2757).
+docs/operations.md says why, with figures, and when each can go."""
 
 from __future__ import annotations
 
@@ -33,14 +27,7 @@ HEADER_TIMEOUT_SECONDS = 10
 LINGER_SECONDS = 5
 MAX_CONNECTIONS = 4096  # per worker; each is an open file (the systemd unit's LimitNOFILE)
 
-RESPONSE_431 = (
-    b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
-    b"content-type: text/plain; charset=utf-8\r\n"
-    b"content-length: 31\r\n"
-    b"connection: close\r\n"
-    b"\r\n"
-    b"Request header fields too large"
-)
+RESPONSE_431 = b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
 
 # Servers that have begun to stop: a connection accepted in the same loop turn drains as well.
 draining_servers: weakref.WeakSet[ServerState] = weakref.WeakSet()
@@ -85,8 +72,6 @@ class HttpProtocol(HttpToolsProtocol):
         self.header_timer = None
         if (self.scope is None or self.reading_headers()) and self.answered():
             self.transport.close()
-
-    # --- header limit: no per-header callback (each one costs every request) ---
 
     def data_received(self, data: bytes) -> None:
         request_before = self.scope  # Uvicorn makes a new scope for each request that begins
@@ -158,8 +143,6 @@ class HttpProtocol(HttpToolsProtocol):
             self.loop.call_later(LINGER_SECONDS, self.transport.close)
         else:
             self.transport.close()
-
-    # --- drain ---
 
     def shutdown(self) -> None:
         """Called by the server on each open connection when it begins to stop."""
