@@ -13,9 +13,9 @@ import socket
 import sys
 from typing import Any
 
-{%- if cookiecutter.metrics == "yes" %}
+{% if cookiecutter.metrics == "yes" -%}
 from {{ cookiecutter.package_name }}.serving import metrics
-{%- endif %}
+{% endif -%}
 from {{ cookiecutter.package_name }}.serving.logging_config import logging_config
 from {{ cookiecutter.package_name }}.settings import load_settings_or_exit
 

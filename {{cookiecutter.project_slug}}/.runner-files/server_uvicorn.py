@@ -19,9 +19,9 @@ from starlette.types import ASGIApp
 from uvicorn.config import STARTUP_FAILURE
 from uvicorn.supervisors import ChangeReload, Multiprocess
 
-{%- if cookiecutter.metrics == "yes" %}
+{% if cookiecutter.metrics == "yes" -%}
 from {{ cookiecutter.package_name }}.serving import metrics
-{%- endif %}
+{% endif -%}
 from {{ cookiecutter.package_name }}.serving.logging_config import logging_config
 from {{ cookiecutter.package_name }}.serving.protocol import HTTP_PROTOCOL
 from {{ cookiecutter.package_name }}.settings import Settings, {% if cookiecutter.metrics == "yes" %}get_settings, {% endif %}load_settings_or_exit

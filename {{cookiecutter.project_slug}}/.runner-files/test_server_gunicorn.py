@@ -180,7 +180,7 @@ def test_a_reload_tells_the_uvicorn_worker_to_stop(monkeypatch: pytest.MonkeyPat
 
 
 def test_each_worker_keeps_start_up_objects_out_of_garbage_collection() -> None:
-    load_config()["post_worker_init"](SimpleNamespace())
+    load_config()["post_worker_init"](SimpleNamespace(wsgi=None))
     frozen = gc.get_freeze_count()
     gc.unfreeze()
 
