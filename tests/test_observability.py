@@ -260,11 +260,17 @@ def observed(
             "the traced request's access line",
         )
         seen.log_line = next(line for line in json_lines(server.log()) if line.get("request_id") == TRACED_REQUEST_ID)
-        trace_id = str(seen.log_line.get("trace_id"))
-        wait_until(lambda: bool(receiver.spans_of(trace_id)), 30, f"spans of trace {trace_id}", interval=0.1)
+        trace_id, span_id = str(seen.log_line.get("trace_id")), str(seen.log_line.get("span_id"))
+        # The request's spans end, and may be exported, in more than one batch: wait for the logged one.
+        wait_until(
+            lambda: any(span.span_id.hex() == span_id for span in receiver.spans_of(trace_id)),
+            30,
+            f"span {span_id} of trace {trace_id}",
+            interval=0.1,
+        )
         spans = receiver.spans_of(trace_id)
         seen.span_names = sorted(span.name for span in spans)
-        server_span = next(span for span in spans if span.span_id.hex() == seen.log_line.get("span_id"))
+        server_span = next(span for span in spans if span.span_id.hex() == span_id)
         seen.span_attributes = {item.key: item.value.string_value for item in server_span.attributes}
 
         stop(server)
