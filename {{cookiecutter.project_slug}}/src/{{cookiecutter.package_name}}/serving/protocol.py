@@ -1,6 +1,6 @@
 """Uvicorn's httptools protocol, plus what Uvicorn 0.54 has no option for: a header (and trailer)
-size limit, a header timeout, a cap on idle connections, a 400 for two Host headers, a lingering
-close, and a drain on stop (a workaround for https://github.com/Kludex/uvicorn/issues/2757).
+size limit, a header timeout, a cap on idle connections, a 400 for two Host headers, a 413 that a
+client sending its whole body reads, and a drain on stop (a workaround for Kludex/uvicorn#2757).
 docs/operations.md says why, with figures, and when each can go."""
 
 from __future__ import annotations
@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import weakref
-from types import SimpleNamespace
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -24,7 +23,7 @@ UNLOGGED.disabled = True
 # Long enough for a request sent just before the close to arrive; short enough not to delay a stop.
 DRAIN_GRACE_SECONDS = 0.5
 HEADER_TIMEOUT_SECONDS = 10
-LINGER_SECONDS = 5
+BODY_HEADERS = (b"content-length", b"transfer-encoding")
 MAX_CONNECTIONS = 4096  # per worker; each is an open file (the systemd unit's LimitNOFILE)
 
 RESPONSE_431 = b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
@@ -117,8 +116,13 @@ class HttpProtocol(HttpToolsProtocol):
         if hosts > 1:
             raise ValueError("two Host headers")  # Uvicorn answers 400, as RFC 9112 (3.2) requires
         super().on_headers_complete()
-        if self.cycle is not None and (self.draining or not self.cycle.keep_alive):
-            self.close_after_answer()
+        if self.cycle is None:
+            return
+        # A client that asked to close is left to: closing while its body (a refused one) still arrives resets it.
+        if not self.cycle.keep_alive and any(name in BODY_HEADERS for name, _ in self.headers):
+            self.cycle.keep_alive = True
+        if self.draining:
+            self.cycle.keep_alive = False  # answered with Connection: close, then closed
 
     def send_400_response(self, msg: str) -> None:
         if self.refusing:
@@ -132,18 +136,6 @@ class HttpProtocol(HttpToolsProtocol):
             self.transport.write(RESPONSE_431)
         self.transport.close()
 
-    def close_after_answer(self) -> None:
-        self.cycle.keep_alive = False  # answered with Connection: close; the cycle's close() lingers
-        proxy = SimpleNamespace(write=self.transport.write, is_closing=self.transport.is_closing, close=self.linger)
-        self.cycle.transport = proxy  # type: ignore[assignment]
-
-    def linger(self) -> None:
-        if self.cycle.response_complete and self.cycle.more_body and not self.transport.is_closing():
-            self.transport.write_eof()
-            self.loop.call_later(LINGER_SECONDS, self.transport.close)
-        else:
-            self.transport.close()
-
     def shutdown(self) -> None:
         """Called by the server on each open connection when it begins to stop."""
         draining_servers.add(self.server_state)
@@ -151,7 +143,7 @@ class HttpProtocol(HttpToolsProtocol):
             return
         self.draining = True
         if not self.answered():
-            self.close_after_answer()  # the request in progress is answered, then the connection closes
+            self.cycle.keep_alive = False  # the request in progress is answered, then the connection closes
         else:
             self.drain_timer = self.loop.call_later(DRAIN_GRACE_SECONDS, self.close_if_idle)
 
