@@ -318,7 +318,7 @@ def test_the_request_span_carries_the_request_id_when_tracing() -> None:
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
-    middleware = RequestContextMiddleware(PlainTextResponse("ok"), tracing=True)
+    middleware = RequestContextMiddleware(PlainTextResponse("ok"))
 
     async def traced(scope: Scope, receive: Receive, send: Send) -> None:
         with provider.get_tracer("test").start_as_current_span("request"):

@@ -19,7 +19,6 @@ from {{ cookiecutter.package_name }}.settings import Settings, get_settings
 DESCRIPTION = {{ cookiecutter.description | py_str }}
 # FastAPI's OpenTelemetry instrumentation, off unless settings.telemetry: docs/observability.md.
 TELEMETRY_OFF: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False, "operation_spans": False}
-TELEMETRY_ON: TelemetryConfig = {"auto_configure": True}
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -30,7 +29,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         lifespan=lifespan,
         debug=settings.debug,
-        telemetry=TELEMETRY_ON if settings.telemetry else TELEMETRY_OFF,
+        telemetry={"auto_configure": True} if settings.telemetry else TELEMETRY_OFF,
         # No /docs, /redoc nor /openapi.json in production unless a setting asks for them.
         openapi_url="/openapi.json" if settings.environment != "production" or settings.docs_in_production else None,
     )
@@ -54,11 +53,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if "*" not in settings.allowed_hosts:
         app.add_middleware(HostCheckMiddleware, allowed_hosts=settings.allowed_hosts)
     app.add_middleware(
-        RequestContextMiddleware,
-        access_log=settings.access_log,
-        debug=settings.debug,
-        limit=settings.limit_concurrency,
-        tracing=settings.telemetry,
+        RequestContextMiddleware, access_log=settings.access_log, debug=settings.debug, limit=settings.limit_concurrency
     )
     return app
 

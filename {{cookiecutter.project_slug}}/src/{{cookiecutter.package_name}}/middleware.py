@@ -42,14 +42,11 @@ class RequestContextMiddleware:
     response; log one access line per request. FastAPI's own error handler sits outside user
     middleware, so an unhandled error is answered here, with the id and headers."""
 
-    def __init__(
-        self, app: ASGIApp, *, access_log: bool = True, debug: bool = False, limit: int = 0, tracing: bool = False
-    ) -> None:
+    def __init__(self, app: ASGIApp, *, access_log: bool = True, debug: bool = False, limit: int = 0) -> None:
         self.app = app
         self.access_log = access_log
         self.debug = debug  # re-raise, so that FastAPI shows the traceback page
         self.limit, self.in_flight, self.refused, self.next_report = limit or float("inf"), 0, 0, 0.0
-        self.tracing = tracing  # the request's span gets its id
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -65,8 +62,8 @@ class RequestContextMiddleware:
         request_id = request_id_of(scope["headers"])
         added_headers = (*SECURITY_HEADERS, (REQUEST_ID_HEADER, request_id))
         token = request_id_var.set(request_id.decode())
-        if self.tracing:
-            trace.get_current_span().set_attribute("request.id", request_id.decode())
+        if (span := trace.get_current_span()).is_recording():  # a traced request's span gets its id
+            span.set_attribute("request.id", request_id.decode())
         started = time.perf_counter()
         status = 0
 

@@ -22,15 +22,13 @@ ACCESS_FIELDS = ("client", "method", "path", "http_version", "status", "duration
 
 
 class RequestIdFilter(logging.Filter):
-    """Stamp each record with the id of the request being served ("-" outside a request) and, with
-    tracing on, the ids of the current OpenTelemetry trace and span."""
-
-    tracing = False
+    """Stamp each record with the id of the request being served ("-" outside a request), and the
+    ids of its OpenTelemetry trace and span when it is traced."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         record.request_id = request_id_var.get()
-        span = trace.get_current_span().get_span_context() if self.tracing else None
-        if span and span.is_valid:
+        span = trace.get_current_span().get_span_context()
+        if span.is_valid:
             record.trace = {"trace_id": f"{span.trace_id:032x}", "span_id": f"{span.span_id:016x}"}
         return True
 
@@ -68,7 +66,7 @@ def logging_config(settings: Settings) -> dict[str, Any]:
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "filters": {"request_id": {"()": RequestIdFilter, ".": {"tracing": settings.telemetry}}},
+        "filters": {"request_id": {"()": RequestIdFilter}},
         "formatters": {"default": formatter},
         "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "default", "filters": ["request_id"]}},
         "root": {"handlers": ["stderr"], "level": level},
