@@ -143,6 +143,7 @@ class Observed:
     folder_during_run: bool = False
     folder_after_exit: bool = True
     after_restart: float = -1.0
+    after_restart_and_one_request: float = -1.0
     log_line: dict[str, Any] = field(default_factory=dict)
     span_attributes: dict[str, str] = field(default_factory=dict)
     span_names: list[str] = field(default_factory=list)
@@ -279,6 +280,8 @@ def observed(
         server = LiveServer.start(project, env, logs / "second.log", port=port)
         server.wait_ready()
         seen.after_restart = requests_to_root(scrape(metrics_port))
+        assert server.get("/")[0] == 200
+        seen.after_restart_and_one_request = requests_to_root(scrape(metrics_port))
         stop(server)
         yield seen
     finally:
@@ -332,6 +335,10 @@ def test_the_metrics_folder_is_removed_at_exit(observed: Observed) -> None:
 
 def test_a_restarted_service_counts_from_zero(observed: Observed) -> None:
     assert observed.after_restart == 0
+
+
+def test_a_restarted_service_counts_again(observed: Observed) -> None:
+    assert observed.after_restart_and_one_request == 1
 
 
 def test_the_traced_requests_log_line_names_its_trace(observed: Observed) -> None:

@@ -49,26 +49,34 @@ class MetricsMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        status = 500  # if the app fails before answering
+        status, counted = 500, False  # 500: if the app fails before answering
+        started = time.perf_counter()
 
-        async def send_and_note_status(message: Message) -> None:
-            nonlocal status
+        async def send_and_count(message: Message) -> None:
+            nonlocal status, counted
             if message["type"] == "http.response.start":
                 status = message["status"]
+            elif message["type"] == "http.response.body" and not message.get("more_body", False):
+                # Before the answer's end leaves: a scrape the client makes next already counts it.
+                counted = self.count(scope, status, started)
             await send(message)
 
         IN_FLIGHT.inc()
-        started = time.perf_counter()
         try:
-            await self.app(scope, receive, send_and_note_status)
+            await self.app(scope, receive, send_and_count)
         finally:
-            IN_FLIGHT.dec()
-            key = (scope["method"] if scope["method"] in METHODS else "_OTHER", self.route(scope), status)
-            series = self.series.get(key)
-            if series is None:
-                series = self.series[key] = (REQUESTS.labels(*key), DURATION.labels(*key[:2]))
-            series[0].inc()
-            series[1].observe(time.perf_counter() - started)
+            if not counted:
+                self.count(scope, status, started)
+
+    def count(self, scope: Scope, status: int, started: float) -> bool:
+        IN_FLIGHT.dec()
+        key = (scope["method"] if scope["method"] in METHODS else "_OTHER", self.route(scope), status)
+        series = self.series.get(key)
+        if series is None:
+            series = self.series[key] = (REQUESTS.labels(*key), DURATION.labels(*key[:2]))
+        series[0].inc()
+        series[1].observe(time.perf_counter() - started)
+        return True
 
     def route(self, scope: Scope) -> str:
         """The matched route's path template; "unmatched" for every path no route matched. A route

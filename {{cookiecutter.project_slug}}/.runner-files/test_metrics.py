@@ -3,6 +3,7 @@ check the sums over several workers on each runner."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import urllib.request
 
@@ -11,6 +12,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi.testclient import TestClient
 from prometheus_client import REGISTRY
 from pydantic import ValidationError
+from starlette.types import Message, Receive, Scope, Send
 
 from {{ cookiecutter.package_name }}.main import create_app
 from {{ cookiecutter.package_name }}.serving.metrics import MetricsMiddleware, serve
@@ -133,3 +135,24 @@ def test_the_endpoint_serves_the_metrics_in_prometheus_text() -> None:
 def test_the_metrics_port_cannot_be_the_service_port() -> None:
     with pytest.raises(ValidationError, match="must differ from PORT"):
         Settings(_env_file=None, port=9000, metrics_port=9000)
+
+
+def test_a_request_is_counted_before_the_end_of_its_answer_leaves() -> None:
+    """So a client that scrapes right after its answer arrived finds it counted."""
+    counts_as_the_end_left: list[float] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    async def receive() -> Message:
+        return {"type": "http.request"}
+
+    async def server_send(message: Message) -> None:
+        if message["type"] == "http.response.body":
+            counts_as_the_end_left.append(requests_total("GET", "unmatched", "200"))
+
+    before = requests_total("GET", "unmatched", "200")
+    asyncio.run(MetricsMiddleware(app)({"type": "http", "method": "GET", "path": "/"}, receive, server_send))
+
+    assert counts_as_the_end_left == [before + 1]
