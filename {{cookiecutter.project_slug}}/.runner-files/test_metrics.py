@@ -94,8 +94,8 @@ def test_no_request_is_left_in_flight(client: TestClient) -> None:
 
 
 def test_fastapi_still_leaves_the_include_prefix_out_of_the_matched_route() -> None:
-    """The upstream behaviour RouteTemplates works around (fastapi/fastapi#16051). When this fails,
-    FastAPI puts the full template in scope["route"]: delete the lookup in RouteTemplates."""
+    """The upstream behaviour MetricsMiddleware.route() works around (fastapi/fastapi#16051). When this fails,
+    FastAPI puts the full template in scope["route"]: delete the lookup in MetricsMiddleware.route()."""
     seen: dict[str, str] = {}
     app = items_app()
 
