@@ -4,8 +4,6 @@ server.py starts `gunicorn --config python:{{ cookiecutter.package_name }}.servi
 overrides any of these without editing the file. Why each value: docs/operations.md.
 """
 
-from __future__ import annotations
-
 import gc
 import os
 import signal

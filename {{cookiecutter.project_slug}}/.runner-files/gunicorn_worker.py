@@ -3,8 +3,6 @@ limited protocol, a graceful-shutdown bound, no `server` header.
 Set through uvicorn-worker's documented CONFIG_KWARGS, from the same settings as server.py.
 """
 
-from __future__ import annotations
-
 from typing import Any, ClassVar
 
 import uvicorn_worker  # type: ignore[import-untyped]  # no type hints shipped

@@ -2,8 +2,6 @@
 ports arrive. Standard library only: it runs every 10 s, and importing the settings cost 5x its CPU.
 """
 
-from __future__ import annotations
-
 import http.client
 import os
 import socket

@@ -6,8 +6,6 @@ sums the files each worker writes in PROMETHEUS_MULTIPROC_DIR, a folder made new
 docs/observability.md says what each series means and what it costs.
 """
 
-from __future__ import annotations
-
 import os
 import shutil
 import tempfile

@@ -5,8 +5,6 @@ It checks the settings once, then becomes `gunicorn --config python:<this packag
 (the same process: systemd's signals reach Gunicorn's master directly).
 """
 
-from __future__ import annotations
-
 import argparse
 import os
 import sys

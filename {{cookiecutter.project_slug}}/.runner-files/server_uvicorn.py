@@ -1,9 +1,5 @@
-"""Start the production server: Uvicorn, with every option from the settings.
-
-`python -m {{ cookiecutter.package_name }}` runs main(): `make run`{% if cookiecutter.runner == "docker" %}, the image's CMD{% else %}, the systemd unit{% endif %} and (with reload) `make dev`.
-"""
-
-from __future__ import annotations
+"""Start Uvicorn with every option from the settings: `python -m {{ cookiecutter.package_name }}` runs main(), for
+`make run`{% if cookiecutter.runner == "docker" %}, the image's CMD{% else %}, the systemd unit{% endif %} and (with reload) `make dev`."""
 
 import argparse
 import gc
@@ -27,8 +23,7 @@ from {{ cookiecutter.package_name }}.serving.protocol import HTTP_PROTOCOL
 from {{ cookiecutter.package_name }}.settings import Settings, {% if cookiecutter.metrics == "yes" %}get_settings, {% endif %}load_settings_or_exit
 
 PROG = "python -m {{ cookiecutter.package_name }}"
-# Each worker imports the app through load_app() (factory=True).
-APP_LOADER = f"{__name__}:load_app"
+APP_LOADER = f"{__name__}:load_app"  # each worker imports the app through it (factory=True)
 
 
 def uvicorn_options(settings: Settings) -> dict[str, Any]:
@@ -41,10 +36,8 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
         "proxy_headers": True,
         "forwarded_allow_ips": settings.forwarded_allow_ips,
         "timeout_keep_alive": settings.keep_alive_timeout,
-        # Uvicorn waits forever for open connections by default.
-        "timeout_graceful_shutdown": settings.graceful_timeout,
-        # The header limit: protocol.py for httptools; h11's own option if h11 is chosen.
-        "h11_max_incomplete_event_size": settings.max_header_bytes,
+        "timeout_graceful_shutdown": settings.graceful_timeout,  # Uvicorn's default: wait forever
+        "h11_max_incomplete_event_size": settings.max_header_bytes,  # protocol.py does it for httptools
         "http": HTTP_PROTOCOL,
         "loop": "auto",  # uvloop, from uvicorn[standard]
         "log_config": logging_config(settings),

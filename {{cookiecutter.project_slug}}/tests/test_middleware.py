@@ -15,7 +15,6 @@ from starlette.types import Message, Receive, Scope, Send
 
 from {{ cookiecutter.package_name }}.main import create_app
 from {{ cookiecutter.package_name }}.middleware import (
-    DOCUMENT_HEADERS,
     SECURITY_HEADERS,
     RequestContextMiddleware,
 )
@@ -38,15 +37,6 @@ def as_text(expected: tuple[tuple[bytes, bytes], ...]) -> dict[str, str | None]:
 @pytest.mark.parametrize("path", ["/", "/no-such-page", "/docs"])
 def test_every_response_carries_the_security_headers(client: TestClient, path: str) -> None:
     assert header_values(client.get(path).headers, SECURITY_HEADERS) == as_text(SECURITY_HEADERS)
-
-
-@pytest.mark.parametrize("path", ["/docs", "/redoc"])
-def test_html_pages_carry_the_document_headers(client: TestClient, path: str) -> None:
-    assert header_values(client.get(path).headers, DOCUMENT_HEADERS) == as_text(DOCUMENT_HEADERS)
-
-
-def test_json_responses_skip_the_document_headers(client: TestClient) -> None:
-    assert header_values(client.get("/").headers, DOCUMENT_HEADERS) == dict.fromkeys(as_text(DOCUMENT_HEADERS))
 
 
 # --- request body size ------------------------------------------------------------------------------

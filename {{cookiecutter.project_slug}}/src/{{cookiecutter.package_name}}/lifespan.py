@@ -1,7 +1,5 @@
 """Startup and shutdown of the app: create shared clients here, never at import time."""
 
-from __future__ import annotations
-
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager

@@ -1,7 +1,5 @@
 """The app: settings, middleware and routers wired together. Nothing else runs at import."""
 
-from __future__ import annotations
-
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.telemetry import TelemetryConfig
@@ -16,7 +14,6 @@ from {{ cookiecutter.package_name }}.middleware import (
 from {{ cookiecutter.package_name }}.routers import health, root
 from {{ cookiecutter.package_name }}.settings import Settings, get_settings
 
-DESCRIPTION = {{ cookiecutter.description | py_str }}
 # FastAPI's OpenTelemetry instrumentation, off unless settings.telemetry: docs/observability.md.
 TELEMETRY_OFF: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False, "operation_spans": False}
 
@@ -25,7 +22,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     app = FastAPI(
         title=settings.app_name,
-        description=DESCRIPTION,
+        description={{ cookiecutter.description | py_str }},
         version=__version__,
         lifespan=lifespan,
         debug=settings.debug,
@@ -51,7 +48,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_headers=["*"],
         )
     if "*" not in settings.allowed_hosts:
-        app.add_middleware(HostCheckMiddleware, allowed_hosts=settings.allowed_hosts)
+        app.add_middleware(HostCheckMiddleware, allowed_hosts=list(settings.allowed_hosts), www_redirect=False)
     app.add_middleware(
         RequestContextMiddleware, access_log=settings.access_log, debug=settings.debug, limit=settings.limit_concurrency
     )

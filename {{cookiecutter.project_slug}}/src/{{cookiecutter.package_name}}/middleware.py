@@ -1,8 +1,6 @@
 """Pure ASGI middleware (Starlette's `BaseHTTPMiddleware` costs every request time): the request
 context of every request, and the Host check."""
 
-from __future__ import annotations
-
 import logging
 import os
 import re
@@ -32,15 +30,12 @@ SECURITY_HEADERS = (
     (b"content-security-policy", b"frame-ancestors 'none'"),
 )
 ACCESS_FORMAT = '%s "%s %s HTTP/%s" %d %.1fms'  # client "METHOD path HTTP/version" status duration
-# On HTML pages only (/docs, /redoc): these act on documents a browser shows.
-DOCUMENT_HEADERS = ((b"referrer-policy", b"no-referrer"), (b"cross-origin-opener-policy", b"same-origin"))
 
 
 class RequestContextMiddleware:
-    """Answer 503 at once past `limit` requests in flight (0: no limit), the probes excepted. Take the
-    client's X-Request-ID when valid, else make one; echo it and add the security headers to every
-    response; log one access line per request. FastAPI's own error handler sits outside user
-    middleware, so an unhandled error is answered here, with the id and headers."""
+    """503 at once past `limit` requests in flight (0: none), but for the probes; a request id (the
+    client's when valid) and the security headers on every response; one access line per request; an
+    unhandled error answered here, with both (FastAPI's own handler sits outside user middleware)."""
 
     def __init__(self, app: ASGIApp, *, access_log: bool = True, debug: bool = False, limit: int = 0) -> None:
         self.app = app
@@ -71,10 +66,7 @@ class RequestContextMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                headers = [*message.get("headers", ()), *added_headers]
-                if any(name == b"content-type" and value.startswith(b"text/html") for name, value in headers):
-                    headers += DOCUMENT_HEADERS
-                message["headers"] = headers
+                message["headers"] = [*message.get("headers", ()), *added_headers]
             await send(message)
 
         self.in_flight += 1
@@ -111,15 +103,11 @@ def log_access(scope: Scope, status: int, seconds: float) -> None:
         access_logger.handle(record)
 
 
-class HostCheckMiddleware:
+class HostCheckMiddleware(TrustedHostMiddleware):
     """Starlette's TrustedHostMiddleware (400 for a Host not allowed), except on the probe paths."""
 
-    def __init__(self, app: ASGIApp, *, allowed_hosts: Iterable[str]) -> None:
-        self.app = app
-        self.checked = TrustedHostMiddleware(app, allowed_hosts=list(allowed_hosts), www_redirect=False)
-
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] in {"http", "websocket"} and scope["path"] not in PROBE_PATHS:
-            await self.checked(scope, receive, send)
-        else:
+        if scope["type"] in {"http", "websocket"} and scope["path"] in PROBE_PATHS:
             await self.app(scope, receive, send)
+        else:
+            await super().__call__(scope, receive, send)

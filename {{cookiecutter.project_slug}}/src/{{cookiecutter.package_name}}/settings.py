@@ -1,8 +1,6 @@
 """Every setting, read once from the environment (and an optional .env file). Names start with
 ENV_PREFIX, except HOST, PORT and WEB_CONCURRENCY; `.env.example` says what each one means."""
 
-from __future__ import annotations
-
 import ipaddress
 import sys
 from functools import lru_cache
@@ -103,7 +101,6 @@ def get_settings() -> Settings:
 
 
 def env_var_name(field_name: str) -> str:
-    """The environment variable a setting is read from."""
     alias = Settings.model_fields[field_name].validation_alias
     return alias if isinstance(alias, str) else ENV_PREFIX + field_name.upper()
 

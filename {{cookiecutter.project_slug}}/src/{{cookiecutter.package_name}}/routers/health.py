@@ -1,7 +1,5 @@
 """Probes. /livez: the process answers (touches nothing else). /readyz: ready for traffic."""
 
-from __future__ import annotations
-
 from typing import Literal
 
 from fastapi import APIRouter, Request, Response, status

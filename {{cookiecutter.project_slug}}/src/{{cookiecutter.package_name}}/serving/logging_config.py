@@ -1,8 +1,6 @@
 """One logging setup for the app and the server (Uvicorn's `log_config`, Gunicorn's
 `logconfig_dict`): text lines, or JSON lines for log shippers (LOG_FORMAT=json)."""
 
-from __future__ import annotations
-
 import json
 import logging
 from datetime import UTC, datetime
@@ -14,8 +12,7 @@ from {{ cookiecutter.package_name }}.middleware import access_logger, request_id
 from {{ cookiecutter.package_name }}.settings import Settings
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s [%(name)s] [%(request_id)s] %(message)s"
-# Control characters as \xNN: a value from a request (a path) cannot start a fake line in a text log
-# nor reach a terminal raw. JSON escapes them itself.
+# Control characters as \xNN: a request's path can neither forge a text log line nor reach a terminal raw.
 ESCAPED = {code: f"\\x{code:02x}" for code in (*range(32), 127)}
 # What an access line's values (middleware.log_access) are called in a JSON line.
 ACCESS_FIELDS = ("client", "method", "path", "http_version", "status", "duration_ms")
@@ -40,8 +37,7 @@ class TextFormatter(logging.Formatter):
 
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object per line: time (ISO 8601, UTC), level, logger, request_id, message, and an
-    access line's own fields."""
+    """One JSON object per line: time (ISO 8601, UTC), level, logger, request_id, message, and more."""
 
     def format(self, record: logging.LogRecord) -> str:
         fields: dict[str, Any] = {
@@ -72,12 +68,10 @@ def logging_config(settings: Settings) -> dict[str, Any]:
         "root": {"handlers": ["stderr"], "level": level},
         "loggers": {
             # The servers' loggers write through the same handler, once (not again via the root).
-            **{name: {"handlers": ["stderr"], "level": level, "propagate": False} for name in SERVER_LOGGERS},
+            "uvicorn": {"handlers": ["stderr"], "level": level, "propagate": False},
+            "gunicorn.error": {"handlers": ["stderr"], "level": level, "propagate": False},
             # The app's middleware writes the access log (with the request id): the servers' would repeat it.
             "uvicorn.access": {"handlers": [], "propagate": False},
             "gunicorn.access": {"handlers": [], "propagate": False},
         },
     }
-
-
-SERVER_LOGGERS = ("uvicorn", "uvicorn.error", "gunicorn.error")

@@ -3,8 +3,6 @@ size limit, a header timeout, a cap on idle connections, a 400 for two Host head
 client sending its whole body reads, and a drain on stop (a workaround for Kludex/uvicorn#2757).
 docs/operations.md says why, with figures, and when each can go."""
 
-from __future__ import annotations
-
 import asyncio
 import logging
 import weakref
@@ -63,8 +61,7 @@ class HttpProtocol(HttpToolsProtocol):
             self.drain_timer.cancel()
         super().connection_lost(exc)
 
-    def answered(self) -> bool:
-        """Whether no answer is under way (none begun, or the last one complete)."""
+    def answered(self) -> bool:  # no answer under way: none begun, or the last one complete
         return self.cycle is None or self.cycle.response_complete
 
     def header_timeout(self) -> None:
