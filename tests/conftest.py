@@ -21,6 +21,14 @@ HOST_PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
 TOOLS_DIR = Path(sys.executable).parent
 
 
+def tool(name: str) -> str:
+    """A tool from the test environment (the template's `test` dependency group), else from PATH."""
+    found = shutil.which(name, path=f"{TOOLS_DIR}{os.pathsep}{os.environ.get('PATH', '')}")
+    if found is None:
+        pytest.fail(f"{name} is not installed: install the template's test dependency group")
+    return found
+
+
 def project_env(**overrides: str) -> dict[str, str]:
     """Environment for commands run in a baked project: our tools first, no surprise downloads."""
     env = dict(os.environ)

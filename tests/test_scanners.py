@@ -20,19 +20,11 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import HOST_PYTHON, RUNNERS, TEMPLATE_DIR, project_env, run
+from tests.conftest import HOST_PYTHON, RUNNERS, TEMPLATE_DIR, project_env, run, tool
 
 pytestmark = pytest.mark.scan
 
 TOOLS_DIR = Path(sys.executable).parent
-
-
-def tool(name: str) -> str:
-    """A scanner from the test environment (the template's `test` dependency group)."""
-    found = shutil.which(name, path=f"{TOOLS_DIR}{os.pathsep}{os.environ.get('PATH', '')}")
-    if found is None:
-        pytest.fail(f"{name} is not installed: install the template's test dependency group")
-    return found
 
 
 @pytest.fixture(scope="module")

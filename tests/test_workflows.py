@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import HOST_PYTHON, TEMPLATE_DIR, bake_project, project_env, run
+from tests.conftest import HOST_PYTHON, TEMPLATE_DIR, bake_project, project_env, run, tool
 
 TOOLS_DIR = Path(sys.executable).parent
 
@@ -51,13 +51,6 @@ VERSION_COMMENT = re.compile(r"^\s+# v\d+(\.\d+){0,2}$")
 ONLY_IN_GENERATED = {"docker/login-action"}
 OVERLAY = Path("deploy/kubernetes/overlays/production/kustomization.yaml")
 RELEASE = Path(".github/workflows/release.yml")
-
-
-def tool(name: str) -> str:
-    found = shutil.which(name, path=f"{TOOLS_DIR}{os.pathsep}{os.environ.get('PATH', '')}")
-    if found is None:
-        pytest.fail(f"{name} is not installed: install the template's test dependency group")
-    return found
 
 
 @pytest.fixture(scope="module")
