@@ -35,6 +35,7 @@ from tests.support.live_server import (
     WrkResult,
     add_slow_route,
     answer_while_draining,
+    figure,
     free_port,
     get,
     package_name,
@@ -54,11 +55,6 @@ STOP_LIMIT = 3.0  # seconds: `docker stop` with a request in flight
 WRK_CONNECTIONS = 8
 STREAM_REQUESTS = 300
 HEALTHCHECK_CPU_LIMIT = 0.1  # seconds per run; importing the settings (pydantic) took 0.17-0.20 s
-
-
-def figure(name: str, value: str) -> None:
-    """A measured figure, printed for the closing report (visible with -rA)."""
-    print(f"figure: {name}: {value}")
 
 
 def docker(*args: str, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess[str]:

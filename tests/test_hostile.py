@@ -32,6 +32,7 @@ from tests.support.live_server import (
     LiveServer,
     WrkResult,
     add_slow_route,
+    figure,
     free_port,
     live_server,
     package_name,
@@ -52,10 +53,6 @@ MAX_HEADER_BYTES = 32_768
 FORGED = "2026-01-01 00:00:00,000 INFO [forged] [-] 6.6.6.6"
 TRAILER_BYTES = 16 * 1024 * 1024
 UPLOAD_BYTES = 20_000_000
-
-
-def figure(name: str, value: str) -> None:
-    print(f"figure: {name}: {value}")
 
 
 def raise_open_files_limit(needed: int) -> None:

@@ -31,6 +31,7 @@ from tests.support.live_server import (
     add_slow_route,
     answer_while_draining,
     connections_per_worker,
+    figure,
     live_server,
     package_name,
     start_slow_request,
@@ -54,11 +55,6 @@ WRK_CONNECTIONS = 8
 SPREAD_CONNECTIONS = 64
 # What each runner logs on SIGHUP (Gunicorn: reload; one Uvicorn process: nothing to reload).
 SIGHUP_HANDLED = ("Handling signal: hup", "SIGHUP ignored")
-
-
-def figure(name: str, value: str) -> None:
-    """A measured figure, printed for the closing report (visible with -rA)."""
-    print(f"figure: {name}: {value}")
 
 
 Installer = Callable[..., Path]

@@ -35,6 +35,11 @@ class ServerExited(AssertionError):
     """`make run` ended while a test was waiting for it."""
 
 
+def figure(name: str, value: str) -> None:
+    """A measured figure, printed for the closing report (visible with -rA)."""
+    print(f"figure: {name}: {value}")
+
+
 def free_port() -> int:
     """A TCP port nothing listens on right now, below the kernel's range for outgoing connections
     (32768 and up on Linux): the clients' sockets (wrk opens dozens) take theirs from that range, so
