@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import sys
 from datetime import datetime
 
 import pytest
@@ -15,6 +17,7 @@ from {{ cookiecutter.package_name }}.serving.logging_config import (
     JsonFormatter,
     RequestIdFilter,
     TextFormatter,
+    TurnBufferedHandler,
     logging_config,
 )
 from {{ cookiecutter.package_name }}.settings import Settings
@@ -76,6 +79,24 @@ def test_text_lines_escape_control_characters() -> None:
     assert line.endswith("GET /a\\x0aFAKE \\x1b[31m")
 
 
+def text_traceback(error: Exception) -> str:
+    try:
+        raise error
+    except ValueError:
+        record = logging.LogRecord("app", logging.ERROR, __file__, 1, "failed", None, sys.exc_info())
+    return TextFormatter(TEXT_FORMAT).format(with_request_id(record, "-"))
+
+
+def test_a_traceback_cannot_forge_a_text_line() -> None:
+    lines = text_traceback(ValueError("bad\n2026-01-01 00:00:00,000 INFO [app] [-] forged")).splitlines()
+
+    assert [line for line in lines[1:] if not line.startswith("  ")] == []
+
+
+def test_a_traceback_escapes_control_characters() -> None:
+    assert "\x1b" not in text_traceback(ValueError("bad \x1b[31m"))
+
+
 def test_a_forged_path_stays_on_one_text_line(client: TestClient, caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level("INFO", logger="{{ cookiecutter.package_name }}.access"):
         client.get("/x%0a2026-01-01 00:00:00,000 INFO [app] [-] forged")
@@ -112,7 +133,7 @@ SPAN = trace.NonRecordingSpan(trace.SpanContext(trace_id=0xABC, span_id=0xDEF, i
 def test_json_lines_carry_the_trace_and_span_ids_when_tracing() -> None:
     record = make_record("hello")
     with trace.use_span(SPAN):
-        RequestIdFilter().filter(record)
+        RequestIdFilter(tracing=True).filter(record)
 
     line = json_line(record)
 
@@ -121,6 +142,45 @@ def test_json_lines_carry_the_trace_and_span_ids_when_tracing() -> None:
 
 def test_json_lines_carry_no_trace_id_outside_a_trace() -> None:
     record = make_record("hello")
-    RequestIdFilter().filter(record)
+    RequestIdFilter(tracing=True).filter(record)
 
     assert "trace_id" not in json_line(record)
+
+
+def test_with_tracing_off_no_line_looks_for_a_span() -> None:
+    record = make_record("hello")
+    with trace.use_span(SPAN):
+        RequestIdFilter().filter(record)
+
+    assert "trace_id" not in json_line(record)
+
+
+def log_three_lines_in_one_loop_turn(capfd: pytest.CaptureFixture[str]) -> tuple[str, str]:
+    """What stderr shows during the turn, and after the loop has run on."""
+    handler = TurnBufferedHandler()
+
+    async def log_three() -> str:
+        for number in range(3):
+            handler.handle(make_record(f"line {number}"))
+        return capfd.readouterr().err
+
+    during = asyncio.run(log_three())
+    return during, capfd.readouterr().err
+
+
+def test_a_loop_turns_lines_wait_for_its_end(capfd: pytest.CaptureFixture[str]) -> None:
+    during, _ = log_three_lines_in_one_loop_turn(capfd)
+
+    assert during == ""
+
+
+def test_a_loop_turns_lines_are_all_written_after_it(capfd: pytest.CaptureFixture[str]) -> None:
+    _, after = log_three_lines_in_one_loop_turn(capfd)
+
+    assert after == "line 0\nline 1\nline 2\n"
+
+
+def test_outside_a_loop_each_line_is_written_at_once(capfd: pytest.CaptureFixture[str]) -> None:
+    TurnBufferedHandler().handle(make_record("line"))
+
+    assert capfd.readouterr().err == "line\n"

@@ -149,6 +149,11 @@ def test_probes_answer_any_host() -> None:
 
 async def statuses_while_held(paths: list[str], *, held: int, limit: int) -> list[int]:
     """The statuses of requests for `paths`, one after the other, while `held` requests are in flight."""
+    return [int(start["status"]) for start in await starts_while_held(paths, held=held, limit=limit)]
+
+
+async def starts_while_held(paths: list[str], *, held: int, limit: int) -> list[Message]:
+    """The response starts (status, headers) of requests for `paths`, while `held` are in flight."""
     release = asyncio.Event()
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
@@ -158,7 +163,7 @@ async def statuses_while_held(paths: list[str], *, held: int, limit: int) -> lis
 
     middleware = RequestContextMiddleware(app, access_log=False, limit=limit)
 
-    async def status_of(path: str) -> int:
+    async def start_of(path: str) -> Message:
         scope: dict[str, Any] = {"type": "http", "method": "GET", "path": path, "headers": [], "http_version": "1.1"}
         sent: list[Message] = []
 
@@ -169,18 +174,30 @@ async def statuses_while_held(paths: list[str], *, held: int, limit: int) -> lis
             sent.append(message)
 
         await middleware(scope, receive, send)
-        return int(sent[0]["status"])
+        return sent[0]
 
-    in_flight = [asyncio.create_task(status_of("/held")) for _ in range(held)]
+    in_flight = [asyncio.create_task(start_of("/held")) for _ in range(held)]
     await asyncio.sleep(0)  # they start, and wait
-    statuses = [await status_of(path) for path in paths]
+    starts = [await start_of(path) for path in paths]
     release.set()
     await asyncio.gather(*in_flight)
-    return statuses
+    return starts
 
 
 def test_request_past_the_in_flight_limit_is_503() -> None:
     assert asyncio.run(statuses_while_held(["/"], held=2, limit=2)) == [503]
+
+
+def test_a_503_carries_the_request_id() -> None:
+    (start,) = asyncio.run(starts_while_held(["/"], held=2, limit=2))
+
+    assert b"x-request-id" in dict(start["headers"])
+
+
+def test_a_503_carries_the_security_headers() -> None:
+    (start,) = asyncio.run(starts_while_held(["/"], held=2, limit=2))
+
+    assert set(SECURITY_HEADERS) <= set(start["headers"])
 
 
 def test_request_within_the_in_flight_limit_is_served() -> None:
@@ -304,17 +321,25 @@ def test_validation_errors_do_not_echo_settings(client: TestClient, settings: Se
     assert settings.forwarded_allow_ips not in response.text
 
 
-def test_the_request_span_carries_the_request_id_when_tracing() -> None:
+def span_attributes(tracing: bool) -> object:
+    """The attributes of a request's span, the middleware inside it."""
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
-    middleware = RequestContextMiddleware(PlainTextResponse("ok"))
+    middleware = RequestContextMiddleware(PlainTextResponse("ok"), tracing=tracing)
 
     async def traced(scope: Scope, receive: Receive, send: Send) -> None:
         with provider.get_tracer("test").start_as_current_span("request"):
             await middleware(scope, receive, send)
 
     TestClient(traced).get("/", headers={"X-Request-ID": "req-42"})
-
     (span,) = exporter.get_finished_spans()
-    assert span.attributes == {"request.id": "req-42"}
+    return span.attributes
+
+
+def test_the_request_span_carries_the_request_id_when_tracing() -> None:
+    assert span_attributes(tracing=True) == {"request.id": "req-42"}
+
+
+def test_with_tracing_off_the_middleware_leaves_spans_alone() -> None:
+    assert not span_attributes(tracing=False)

@@ -37,9 +37,11 @@ class RequestContextMiddleware:
     client's when valid) and the security headers on every response; one access line per request; an
     unhandled error answered here, with both (FastAPI's own handler sits outside user middleware)."""
 
-    def __init__(self, app: ASGIApp, *, access_log: bool = True, debug: bool = False, limit: int = 0) -> None:
+    def __init__(
+        self, app: ASGIApp, *, access_log: bool = True, debug: bool = False, limit: int = 0, tracing: bool = False
+    ) -> None:
         self.app = app
-        self.access_log = access_log
+        self.access_log, self.tracing = access_log, tracing
         self.debug = debug  # re-raise, so that FastAPI shows the traceback page
         self.limit, self.in_flight, self.refused, self.next_report = limit or float("inf"), 0, 0, 0.0
 
@@ -47,19 +49,8 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        if self.in_flight >= self.limit and scope["path"] not in PROBE_PATHS:
-            self.refused += 1  # counted, and logged as one line per 10 s at most
-            if (now := time.monotonic()) >= self.next_report:
-                logger.warning("%d requests refused with 503: %d in flight is the limit", self.refused, self.limit)
-                self.refused, self.next_report = 0, now + 10
-            await JSONResponse({"detail": "Service Unavailable"}, 503, {"connection": "close"})(scope, receive, send)
-            return
         request_id = request_id_of(scope["headers"])
         added_headers = (*SECURITY_HEADERS, (REQUEST_ID_HEADER, request_id))
-        token = request_id_var.set(request_id.decode())
-        if (span := trace.get_current_span()).is_recording():  # a traced request's span gets its id
-            span.set_attribute("request.id", request_id.decode())
-        started = time.perf_counter()
         status = 0
 
         async def send_with_headers(message: Message) -> None:
@@ -69,6 +60,18 @@ class RequestContextMiddleware:
                 message["headers"] = [*message.get("headers", ()), *added_headers]
             await send(message)
 
+        if self.in_flight >= self.limit and scope["path"] not in PROBE_PATHS:
+            self.refused += 1  # counted, and logged as one line per 10 s at most
+            if (now := time.monotonic()) >= self.next_report:
+                logger.warning("%d requests refused with 503: %d in flight is the limit", self.refused, self.limit)
+                self.refused, self.next_report = 0, now + 10
+            response = JSONResponse({"detail": "Service Unavailable"}, 503, {"connection": "close"})
+            await response(scope, receive, send_with_headers)
+            return
+        token = request_id_var.set(request_id.decode())
+        if self.tracing and (span := trace.get_current_span()).is_recording():  # a traced request's span gets its id
+            span.set_attribute("request.id", request_id.decode())
+        started = time.perf_counter()
         self.in_flight += 1
         try:
             await self.app(scope, receive, send_with_headers)

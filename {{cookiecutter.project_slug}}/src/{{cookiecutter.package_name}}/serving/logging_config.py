@@ -1,10 +1,12 @@
 """One logging setup for the app and the server (Uvicorn's `log_config`, Gunicorn's
 `logconfig_dict`): text lines, or JSON lines for log shippers (LOG_FORMAT=json)."""
 
+import asyncio
 import json
 import logging
+import sys
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TextIO
 
 from opentelemetry import trace
 
@@ -14,26 +16,48 @@ from {{ cookiecutter.package_name }}.settings import Settings
 TEXT_FORMAT = "%(asctime)s %(levelname)s [%(name)s] [%(request_id)s] %(message)s"
 # Control characters as \xNN: a request's path can neither forge a text log line nor reach a terminal raw.
 ESCAPED = {code: f"\\x{code:02x}" for code in (*range(32), 127)}
+# In a traceback (several lines), every line indented: what starts a line unindented is a log record.
+TRACEBACK_ESCAPED = {**ESCAPED, ord("\n"): "\n  "}
 # What an access line's values (middleware.log_access) are called in a JSON line.
 ACCESS_FIELDS = ("client", "method", "path", "http_version", "status", "duration_ms")
 
 
 class RequestIdFilter(logging.Filter):
-    """Stamp each record with the id of the request being served ("-" outside a request), and the
-    ids of its OpenTelemetry trace and span when it is traced."""
+    """Stamp each record with the id of the request being served ("-" outside a request) and, with
+    tracing on, the ids of its OpenTelemetry trace and span."""
+
+    def __init__(self, tracing: bool = False) -> None:
+        super().__init__()
+        self.tracing = tracing
 
     def filter(self, record: logging.LogRecord) -> bool:
         record.request_id = request_id_var.get()
-        span = trace.get_current_span().get_span_context()
-        if span.is_valid:
+        if self.tracing and (span := trace.get_current_span().get_span_context()).is_valid:
             record.trace = {"trace_id": f"{span.trace_id:032x}", "span_id": f"{span.span_id:016x}"}
         return True
+
+
+class TurnBufferedHandler(logging.StreamHandler[TextIO]):
+    """stderr, written once per event-loop turn, not once per line: a turn under load logs many
+    requests, and each write is a system call and a wake-up of the log reader (docs/operations.md)."""
+
+    def __init__(self) -> None:
+        super().__init__(open(sys.stderr.fileno(), "w", 65536, "utf-8", "backslashreplace", closefd=False))  # noqa: SIM115
+
+    def flush(self) -> None:
+        try:
+            asyncio.get_running_loop().call_soon(super().flush)  # the turn's first call writes them all
+        except RuntimeError:  # no loop in this thread (start-up, exit, a worker thread): at once
+            super().flush()
 
 
 class TextFormatter(logging.Formatter):
     def formatMessage(self, record: logging.LogRecord) -> str:
         record.message = record.message.translate(ESCAPED)
         return super().formatMessage(record)
+
+    def formatException(self, ei: Any) -> str:
+        return "  " + super().formatException(ei).translate(TRACEBACK_ESCAPED)
 
 
 class JsonFormatter(logging.Formatter):
@@ -62,9 +86,9 @@ def logging_config(settings: Settings) -> dict[str, Any]:
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "filters": {"request_id": {"()": RequestIdFilter}},
+        "filters": {"request_id": {"()": RequestIdFilter, "tracing": settings.telemetry}},
         "formatters": {"default": formatter},
-        "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "default", "filters": ["request_id"]}},
+        "handlers": {"stderr": {"()": TurnBufferedHandler, "formatter": "default", "filters": ["request_id"]}},
         "root": {"handlers": ["stderr"], "level": level},
         "loggers": {
             # The servers' loggers write through the same handler, once (not again via the root).
