@@ -22,7 +22,6 @@ from {{ cookiecutter.package_name }}.serving.logging_config import logging_confi
 from {{ cookiecutter.package_name }}.serving.protocol import HTTP_PROTOCOL
 from {{ cookiecutter.package_name }}.settings import Settings, {% if cookiecutter.metrics == "yes" %}get_settings, {% endif %}load_settings_or_exit
 
-PROG = "python -m {{ cookiecutter.package_name }}"
 APP_LOADER = f"{__name__}:load_app"  # each worker imports the app through it (factory=True)
 
 
@@ -48,8 +47,7 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
 
 
 def load_app() -> ASGIApp:
-    """Import the app in a worker. A failure exits with Uvicorn's startup-failure code, which stops
-    its supervisor (any other code makes it restart the worker forever)."""
+    """Import the app in a worker; a failure exits with the startup-failure code, the one that stops the supervisor."""
     try:
         from {{ cookiecutter.package_name }}.main import app  # noqa: PLC0415  # in the worker, not the supervisor
     except Exception:
@@ -66,8 +64,7 @@ def load_app() -> ASGIApp:
 
 
 class Supervisor(Multiprocess):
-    """Uvicorn's supervisor, closing its copies of the listening socket as it stops and of each
-    worker's health-check pipe (workarounds for Uvicorn 0.54; docs/operations.md)."""
+    """Uvicorn's supervisor, closing its copies of the listening socket and the workers' pipes (0.54 workarounds)."""
 
     def terminate_all(self) -> None:
         for listener in self.sockets:
@@ -126,7 +123,7 @@ def keep_serving_on_reload(signum: int, frame: FrameType | None) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog=PROG, description="Serve the app.")
+    parser = argparse.ArgumentParser(prog="python -m {{ cookiecutter.package_name }}", description="Serve the app.")
     parser.add_argument("--reload", action="store_true", help="restart on changes in src/ (development; one process)")
     reload = parser.parse_args().reload
     settings = load_settings_or_exit()

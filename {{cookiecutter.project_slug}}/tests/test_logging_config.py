@@ -127,13 +127,19 @@ def test_access_log_is_off_by_setting(caplog: pytest.LogCaptureFixture) -> None:
     assert caplog.records == []
 
 
+def tracing_filter() -> RequestIdFilter:
+    request_id_filter = RequestIdFilter()
+    request_id_filter.tracing = True
+    return request_id_filter
+
+
 SPAN = trace.NonRecordingSpan(trace.SpanContext(trace_id=0xABC, span_id=0xDEF, is_remote=False))
 
 
 def test_json_lines_carry_the_trace_and_span_ids_when_tracing() -> None:
     record = make_record("hello")
     with trace.use_span(SPAN):
-        RequestIdFilter(tracing=True).filter(record)
+        tracing_filter().filter(record)
 
     line = json_line(record)
 
@@ -142,7 +148,7 @@ def test_json_lines_carry_the_trace_and_span_ids_when_tracing() -> None:
 
 def test_json_lines_carry_no_trace_id_outside_a_trace() -> None:
     record = make_record("hello")
-    RequestIdFilter(tracing=True).filter(record)
+    tracing_filter().filter(record)
 
     assert "trace_id" not in json_line(record)
 

@@ -161,7 +161,7 @@ async def starts_while_held(paths: list[str], *, held: int, limit: int) -> list[
             await release.wait()
         await PlainTextResponse("ok")(scope, receive, send)
 
-    middleware = RequestContextMiddleware(app, access_log=False, limit=limit)
+    middleware = RequestContextMiddleware(app, Settings(_env_file=None, access_log=False, limit_concurrency=limit))
 
     async def start_of(path: str) -> Message:
         scope: dict[str, Any] = {"type": "http", "method": "GET", "path": path, "headers": [], "http_version": "1.1"}
@@ -326,7 +326,7 @@ def span_attributes(tracing: bool) -> object:
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
-    middleware = RequestContextMiddleware(PlainTextResponse("ok"), tracing=tracing)
+    middleware = RequestContextMiddleware(PlainTextResponse("ok"), Settings(_env_file=None, telemetry=tracing))
 
     async def traced(scope: Scope, receive: Receive, send: Send) -> None:
         with provider.get_tracer("test").start_as_current_span("request"):

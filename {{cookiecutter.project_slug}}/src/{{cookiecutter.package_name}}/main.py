@@ -49,13 +49,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
     if "*" not in settings.allowed_hosts:
         app.add_middleware(HostCheckMiddleware, allowed_hosts=list(settings.allowed_hosts), www_redirect=False)
-    app.add_middleware(
-        RequestContextMiddleware,
-        access_log=settings.access_log,
-        debug=settings.debug,
-        limit=settings.limit_concurrency,
-        tracing=settings.telemetry,
-    )
+    app.add_middleware(RequestContextMiddleware, settings=settings)
     return app
 
 

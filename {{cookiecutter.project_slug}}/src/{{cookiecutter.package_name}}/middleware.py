@@ -1,5 +1,4 @@
-"""Pure ASGI middleware (Starlette's `BaseHTTPMiddleware` costs every request time): the request
-context of every request, and the Host check."""
+"""Pure ASGI middleware (Starlette's `BaseHTTPMiddleware` costs time): request context, Host check."""
 
 import logging
 import os
@@ -12,6 +11,8 @@ from opentelemetry import trace
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from {{ cookiecutter.package_name }}.settings import Settings
 
 logger = logging.getLogger("{{ cookiecutter.package_name }}")
 access_logger = logging.getLogger("{{ cookiecutter.package_name }}.access")
@@ -33,17 +34,14 @@ ACCESS_FORMAT = '%s "%s %s HTTP/%s" %d %.1fms'  # client "METHOD path HTTP/versi
 
 
 class RequestContextMiddleware:
-    """503 at once past `limit` requests in flight (0: none), but for the probes; a request id (the
-    client's when valid) and the security headers on every response; one access line per request; an
-    unhandled error answered here, with both (FastAPI's own handler sits outside user middleware)."""
+    """503 past LIMIT_CONCURRENCY requests in flight (0: none) but for the probes; the request id and security
+    headers on every response, an unhandled error's 500 included (FastAPI's handler is outside); the access log."""
 
-    def __init__(
-        self, app: ASGIApp, *, access_log: bool = True, debug: bool = False, limit: int = 0, tracing: bool = False
-    ) -> None:
-        self.app = app
-        self.access_log, self.tracing = access_log, tracing
-        self.debug = debug  # re-raise, so that FastAPI shows the traceback page
-        self.limit, self.in_flight, self.refused, self.next_report = limit or float("inf"), 0, 0, 0.0
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+        self.app, self.access_log, self.tracing = app, settings.access_log, settings.telemetry
+        self.debug = settings.debug  # re-raise, so that FastAPI shows the traceback page
+        self.limit = settings.limit_concurrency or float("inf")
+        self.in_flight, self.refused, self.next_report = 0, 0, 0.0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

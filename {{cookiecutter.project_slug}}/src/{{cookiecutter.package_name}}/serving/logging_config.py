@@ -1,5 +1,4 @@
-"""One logging setup for the app and the server (Uvicorn's `log_config`, Gunicorn's
-`logconfig_dict`): text lines, or JSON lines for log shippers (LOG_FORMAT=json)."""
+"""One logging setup for app and server (Uvicorn's `log_config`, Gunicorn's `logconfig_dict`): text or JSON lines."""
 
 import asyncio
 import json
@@ -23,12 +22,9 @@ ACCESS_FIELDS = ("client", "method", "path", "http_version", "status", "duration
 
 
 class RequestIdFilter(logging.Filter):
-    """Stamp each record with the id of the request being served ("-" outside a request) and, with
-    tracing on, the ids of its OpenTelemetry trace and span."""
+    """Stamps the id of the request being served ("-" outside one) and, when tracing, its trace and span ids."""
 
-    def __init__(self, tracing: bool = False) -> None:
-        super().__init__()
-        self.tracing = tracing
+    tracing = False  # logging_config() sets it from the settings
 
     def filter(self, record: logging.LogRecord) -> bool:
         record.request_id = request_id_var.get()
@@ -86,15 +82,14 @@ def logging_config(settings: Settings) -> dict[str, Any]:
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "filters": {"request_id": {"()": RequestIdFilter, "tracing": settings.telemetry}},
+        "filters": {"request_id": {"()": RequestIdFilter, ".": {"tracing": settings.telemetry}}},
         "formatters": {"default": formatter},
         "handlers": {"stderr": {"()": TurnBufferedHandler, "formatter": "default", "filters": ["request_id"]}},
         "root": {"handlers": ["stderr"], "level": level},
         "loggers": {
-            # The servers' loggers write through the same handler, once (not again via the root).
+            # The servers' lines through the same handler, once; their access logs off (the app's has the ids).
             "uvicorn": {"handlers": ["stderr"], "level": level, "propagate": False},
             "gunicorn.error": {"handlers": ["stderr"], "level": level, "propagate": False},
-            # The app's middleware writes the access log (with the request id): the servers' would repeat it.
             "uvicorn.access": {"handlers": [], "propagate": False},
             "gunicorn.access": {"handlers": [], "propagate": False},
         },

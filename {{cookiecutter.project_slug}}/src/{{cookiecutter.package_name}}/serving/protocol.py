@@ -1,7 +1,5 @@
-"""Uvicorn's httptools protocol, plus what Uvicorn 0.54 has no option for: a header (and trailer)
-size limit, a header timeout, a cap on idle connections, a 400 for two Host headers, a 413 that a
-client sending its whole body reads, and a drain on stop (a workaround for Kludex/uvicorn#2757).
-docs/operations.md says why, with figures, and when each can go."""
+"""Uvicorn's httptools protocol plus what Uvicorn 0.54 lacks: header and trailer size limits, a header timeout,
+an idle-connection cap, two Hosts refused, a readable 413, a drain on stop (Kludex/uvicorn#2757); docs/operations.md."""
 
 import asyncio
 import logging
@@ -15,23 +13,17 @@ from {{ cookiecutter.package_name }}.settings import get_settings
 
 HTTP_PROTOCOL = f"{__name__}:HttpProtocol"
 logger = logging.getLogger("uvicorn.error")
-UNLOGGED = logging.Logger(__name__)  # outside logging's registry: no configuration turns it on
-UNLOGGED.disabled = True
+UNLOGGED = logging.Logger(__name__, logging.CRITICAL + 1)  # above every level; outside logging's registry
 
 # Long enough for a request sent just before the close to arrive; short enough not to delay a stop.
 DRAIN_GRACE_SECONDS = 0.5
 HEADER_TIMEOUT_SECONDS = 10
 BODY_HEADERS = (b"content-length", b"transfer-encoding")
 MAX_CONNECTIONS = 4096  # per worker; each is an open file (the systemd unit's LimitNOFILE)
-
 RESPONSE_431 = b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
 
 # Servers that have begun to stop: a connection accepted in the same loop turn drains as well.
 draining_servers: weakref.WeakSet[ServerState] = weakref.WeakSet()
-
-
-class HeadersTooLargeError(Exception):
-    """Raised from a parser callback; the parser error it becomes is answered with 431."""
 
 
 class HttpProtocol(HttpToolsProtocol):
@@ -109,7 +101,7 @@ class HttpProtocol(HttpToolsProtocol):
         if header_bytes > self.max_header_bytes:
             self.refusing = True
             self.logger = UNLOGGED  # Uvicorn would log the parser error this becomes as an invalid request
-            raise HeadersTooLargeError
+            raise ValueError("headers too large")  # a parser error, answered by send_400_response (with 431)
         if hosts > 1:
             raise ValueError("two Host headers")  # Uvicorn answers 400, as RFC 9112 (3.2) requires
         super().on_headers_complete()
