@@ -5,11 +5,13 @@ does not move with whatever else the machine runs.
     python bench/instructions.py PROJECT                  # PROJECT: a baked, `make install`ed uvicorn project
     python bench/instructions.py --connections 64 PROJECT # the same requests, 64 at a time
     python bench/instructions.py --quick PROJECT          # few requests: checks the script, not the figures
+    python bench/instructions.py --metrics-project METRICS_PROJECT PROJECT   # and the cost of metrics=yes
 
 Servers, one process each: (a) the baseline, bare FastAPI written the documented way (its route on
 an APIRouter added with include_router) under Uvicorn without access log; the same route on
 @app.get, for reference; the service (`python -m <package>`) with its access log off; the service
-as shipped. Each runs under callgrind twice, serving 200 and then 1,200 keep-alive `GET /` from
+as shipped; with --metrics-project, that project (baked with metrics=yes) as shipped, metrics on.
+Each runs under callgrind twice, serving 200 and then 1,200 keep-alive `GET /` from
 127.0.0.1; the difference over 1,000 is the count per request (start-up and shutdown cancel out).
 Ratios are to (a); the targets: access log off <= 1.05 x (a), as shipped <= 1.15 x (a).
 
@@ -52,8 +54,9 @@ CONFIGS = {
     "app-get": "bare FastAPI, route on @app.get (reference)",
     "log-off": "service, access log off",
     "log-on": "service, logging as shipped",
+    "metrics-on": "service baked with metrics=yes, logging as shipped (needs --metrics-project)",
 }
-TARGETS = {"log-off": 1.05, "log-on": 1.15}  # at most this many times (a)'s instructions
+TARGETS = {"log-off": 1.05, "log-on": 1.15, "metrics-on": 1.15}  # at most this many times (a)'s instructions
 
 
 def server(project: Path, config: str, port: int) -> tuple[list[str], dict[str, str]]:
@@ -66,6 +69,8 @@ def server(project: Path, config: str, port: int) -> tuple[list[str], dict[str, 
     env = tools_env(HOST=LOOPBACK, PORT=str(port), WEB_CONCURRENCY="1")
     if config == "log-off":
         env[f"{package.upper()}_ACCESS_LOG"] = "false"
+    if config == "metrics-on":
+        env[f"{package.upper()}_METRICS_PORT"] = str(free_port())
     return [str(python), "-m", package], env
 
 
@@ -117,14 +122,22 @@ def instructions(project: Path, config: str, requests: int, connections: int) ->
 
 
 def per_request(
-    project: Path, *, connections: int = 1, quick: bool = False, configs: list[str] | None = None
+    project: Path,
+    *,
+    connections: int = 1,
+    quick: bool = False,
+    configs: list[str] | None = None,
+    metrics_project: Path | None = None,
 ) -> dict[str, float]:
-    """Instructions per request of each configuration, (a) first."""
+    """Instructions per request of each configuration, (a) first; metrics-on only with a metrics project."""
     few, many = (QUICK_FEW, QUICK_MANY) if quick else (FEW, MANY)
     counts = {}
-    for config in configs or list(CONFIGS):
+    for config in configs or [name for name in CONFIGS if name != "metrics-on" or metrics_project]:
+        served = metrics_project if config == "metrics-on" else project
+        if served is None:
+            raise SystemExit("error: metrics-on needs --metrics-project (a project baked with metrics=yes)")
         counts[config] = (
-            instructions(project, config, many, connections) - instructions(project, config, few, connections)
+            instructions(served, config, many, connections) - instructions(served, config, few, connections)
         ) / (many - few)
         print(f"  callgrind: {CONFIGS[config]}: {counts[config] / 1000:.0f} k instructions per request", flush=True)
     return counts
@@ -152,11 +165,19 @@ def main() -> int:
         "--quick", action="store_true", help=f"{QUICK_FEW} and {QUICK_MANY} requests, not {FEW} and {MANY}"
     )
     parser.add_argument("--only", help=f"comma-separated configurations, of: {', '.join(CONFIGS)}")
+    parser.add_argument("--metrics-project", type=Path, help="a baked, installed uvicorn project with metrics=yes")
     args = parser.parse_args()
-    configs = args.only.split(",") if args.only else list(CONFIGS)
-    if unknown := set(configs) - set(CONFIGS):
+    configs = args.only.split(",") if args.only else None
+    if unknown := set(configs or ()) - set(CONFIGS):
         parser.error(f"unknown configuration(s): {', '.join(sorted(unknown))}")
-    counts = per_request(args.project.resolve(), connections=args.connections, quick=args.quick, configs=configs)
+    metrics_project = args.metrics_project.resolve() if args.metrics_project else None
+    counts = per_request(
+        args.project.resolve(),
+        connections=args.connections,
+        quick=args.quick,
+        configs=configs,
+        metrics_project=metrics_project,
+    )
     print("\n".join(ratios(counts)))
     return 0
 

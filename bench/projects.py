@@ -46,13 +46,16 @@ def run_checked(args: list[str], cwd: Path, what: str, timeout: float = 900, **k
     return result.stdout
 
 
-def bake(runner: str, python_version: str, out_dir: Path, project_name: str | None = None) -> tuple[Path, float]:
-    """Bake the default project with the cookiecutter CLI, timed from exec to exit."""
+def bake(
+    runner: str, python_version: str, out_dir: Path, project_name: str | None = None, *answers: str
+) -> tuple[Path, float]:
+    """Bake the default project (or with these extra answers) with the cookiecutter CLI, timed from exec to exit."""
     out_dir.mkdir(parents=True, exist_ok=True)
     cmd = [sys.executable, "-m", "cookiecutter", "--no-input", "--output-dir", str(out_dir), str(TEMPLATE_DIR)]
     cmd += [f"python_version={python_version}", f"runner={runner}"]
     if project_name:
         cmd.append(f"project_name={project_name}")
+    cmd += answers
     started = time.perf_counter()
     run_checked(cmd, out_dir, f"baking the {runner} project", env=tools_env())
     elapsed = time.perf_counter() - started

@@ -5,13 +5,14 @@
     python bench/run.py --quick         # 1 short round, no callgrind: checks the benchmark, not the figures
     python bench/run.py --quick --no-docker --only baseline,uvicorn-log-off
 
-1. Bakes the default project once per runner with the cookiecutter CLI (timed: the bake time) and
-   `make install`s the uvicorn and gunicorn ones with the host's Python (projects.py).
+1. Bakes the default project once per runner with the cookiecutter CLI (timed: the bake time), and
+   the uvicorn one again with metrics=yes, and `make install`s the host ones with the host's Python
+   (projects.py).
 2. For WEB_CONCURRENCY=1 and 2 starts side by side, each on its own 127.0.0.1 port (servers.py):
    (a) the baseline, bare FastAPI written the documented way (its route on an APIRouter added with
    include_router) under Uvicorn with no access log (bench/apps/bare_fastapi_router.py); (b) the
    ceiling, a raw ASGI callable under Uvicorn; the generated projects with their own `make run`,
-   logging as shipped, and the uvicorn one again with <PKG>_ACCESS_LOG=false; with 1 worker also
+   logging as shipped, the uvicorn one again with <PKG>_ACCESS_LOG=false, the metrics=yes one; with 1 worker also
    the route on @app.get and (a) with Uvicorn's own access log, for reference. Cold start (exec to
    the first /readyz 200) is timed at each start.
 3. Loads them with wrk in interleaved rounds, the order rotating (load.py); one-worker servers get
@@ -46,7 +47,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench import instructions, report
 from bench.container import docker_part
 from bench.load import ensure_wrk, measure_group
-from bench.projects import VERSIONS_OF, VERSIONS_OF_GUNICORN, bake_all, install, log, venv_python, venv_versions
+from bench.projects import (
+    HOST_PYTHON,
+    VERSIONS_OF,
+    VERSIONS_OF_GUNICORN,
+    bake,
+    bake_all,
+    install,
+    log,
+    venv_python,
+    venv_versions,
+)
 from bench.servers import CONFIGS, host_servers, measure_cold_start, selected
 
 EXPERIMENTS_DIR = Path(tempfile.gettempdir()) / "fastapi-template-bench"
@@ -130,7 +141,10 @@ def main() -> int:
         logs_dir = work / "logs"
         logs_dir.mkdir(exist_ok=True)
         projects, results["bake_s"] = bake_all(work, args.bakes, args.project_name)
-        for runner in ("uvicorn", "gunicorn"):
+        # Issue 16's cost of metrics: the uvicorn project again with metrics=yes (not in the bake times).
+        metrics_bake = bake("uvicorn", HOST_PYTHON, work / "metrics", args.project_name, "metrics=yes")
+        projects["uvicorn-metrics"] = metrics_bake[0]
+        for runner in ("uvicorn", "gunicorn", "uvicorn-metrics"):
             install(projects[runner], runner)
         results["versions"] = venv_versions(venv_python(projects["uvicorn"]), VERSIONS_OF)
         results["versions"] |= venv_versions(venv_python(projects["gunicorn"]), VERSIONS_OF_GUNICORN)  # type: ignore[operator]
@@ -148,7 +162,9 @@ def main() -> int:
             results["docker"] = docker_part(projects["docker"], args, logs_dir)
         if args.instructions:
             log("callgrind instructions per request (uvicorn project, 1 connection)")
-            results["instructions"] = instructions.per_request(projects["uvicorn"])
+            results["instructions"] = instructions.per_request(
+                projects["uvicorn"], metrics_project=projects["uvicorn-metrics"]
+            )
         else:
             results["instructions_skipped"] = "valgrind missing" if not shutil.which("valgrind") else "switched off"
     results["load_after"] = report.load_average()

@@ -39,6 +39,7 @@ APPS_DIR = TEMPLATE_DIR / "bench" / "apps"
 # Every configuration's key (a server's key is this plus "-w<workers>"); --only picks among them.
 CONFIGS = (
     *("baseline", "ceiling", "app-get", "uvicorn-access-log", "uvicorn-log-on", "uvicorn-log-off", "gunicorn-log-on"),
+    "uvicorn-metrics",
     *("docker-baseline", "docker", "docker-log-off"),
 )
 READY_TIMEOUT = 30.0
@@ -240,10 +241,13 @@ def host_servers(projects: dict[str, Path], workers: int) -> list[Server]:
         cmd = uvicorn_cmd(python, app, workers, port, access_log=key == "uvicorn-access-log")
         servers.append(Server(f"{key}-w{workers}", label, kind, workers, "/", cmd, env=tools_env(), port=port))
     access_log_off = {f"{package_name(uvicorn_project).upper()}_ACCESS_LOG": "false"}
+    metrics_project = projects["uvicorn-metrics"]
+    metrics_port = {f"{package_name(metrics_project).upper()}_METRICS_PORT": str(free_port())}
     for key, label, project, extra in (
         ("uvicorn-log-on", "uvicorn runner, logging as shipped", uvicorn_project, {}),
         ("uvicorn-log-off", "uvicorn runner, access log off", uvicorn_project, access_log_off),
         ("gunicorn-log-on", "gunicorn runner, logging as shipped", gunicorn_project, {}),
+        ("uvicorn-metrics", "uvicorn runner, metrics=yes, logging as shipped", metrics_project, metrics_port),
     ):
         port = free_port()
         env = tools_env(HOST=LOOPBACK, PORT=str(port), WEB_CONCURRENCY=str(workers), **extra)
