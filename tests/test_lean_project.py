@@ -11,6 +11,8 @@ import pytest
 
 # Lines of src/<package>, comments included (issue: "a generated project a team can own").
 BUDGET = {"uvicorn": 700, "gunicorn": 780, "docker": 780}
+# What the metrics answer (issue 16, default no) may add: serving/metrics.py and its wiring.
+METRICS_EXTRA = 200
 # A name's private attribute (`thing._name`), other than the object's own (`self._x`, `cls._x`).
 PRIVATE_ATTRIBUTE = re.compile(r"\b(?!self\b|cls\b)[A-Za-z_]\w*\._[a-z]\w*")
 APP_CODE = ("main.py", "settings.py", "lifespan.py", "middleware.py", "routers")
@@ -34,9 +36,9 @@ def app_code_files(project: Path) -> list[Path]:
     ]
 
 
-def bake(cookies: Any, monkeypatch: pytest.MonkeyPatch, runner: str) -> Path:
+def bake(cookies: Any, monkeypatch: pytest.MonkeyPatch, runner: str, **answers: str) -> Path:
     monkeypatch.setenv("PATH", "/usr/bin:/bin")  # as tests/test_bake.py: no uv found by the hooks
-    result = cookies.bake(extra_context={"runner": runner})
+    result = cookies.bake(extra_context={"runner": runner, **answers})
     assert result.exception is None, result.exception
     return Path(result.project_path)
 
@@ -44,6 +46,13 @@ def bake(cookies: Any, monkeypatch: pytest.MonkeyPatch, runner: str) -> Path:
 @pytest.mark.parametrize("runner", BUDGET)
 def test_source_stays_within_its_line_budget(cookies: Any, monkeypatch: pytest.MonkeyPatch, runner: str) -> None:
     assert source_lines(package_dir(bake(cookies, monkeypatch, runner))) <= BUDGET[runner]
+
+
+@pytest.mark.parametrize("runner", BUDGET)
+def test_metrics_stay_within_their_line_budget(cookies: Any, monkeypatch: pytest.MonkeyPatch, runner: str) -> None:
+    project = bake(cookies, monkeypatch, runner, metrics="yes")
+
+    assert source_lines(package_dir(project)) <= BUDGET[runner] + METRICS_EXTRA
 
 
 @pytest.mark.parametrize("runner", BUDGET)
