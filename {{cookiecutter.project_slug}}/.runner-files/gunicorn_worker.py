@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 
 import uvicorn_worker  # type: ignore[import-untyped]  # no type hints shipped
 
-from {{ cookiecutter.package_name }}.serving.protocol import HTTP_PROTOCOL
+from {{ cookiecutter.package_name }}.serving.protocol import HttpProtocol
 from {{ cookiecutter.package_name }}.settings import get_settings
 
 settings = get_settings()
@@ -16,7 +16,7 @@ settings = get_settings()
 class UvicornWorker(uvicorn_worker.UvicornWorker):  # type: ignore[misc]  # base class is untyped
     CONFIG_KWARGS: ClassVar[dict[str, Any]] = {
         **uvicorn_worker.UvicornWorker.CONFIG_KWARGS,
-        "http": HTTP_PROTOCOL,
+        "http": HttpProtocol,
         "h11_max_incomplete_event_size": settings.max_header_bytes,
         "timeout_graceful_shutdown": settings.graceful_timeout,
         "server_header": False,

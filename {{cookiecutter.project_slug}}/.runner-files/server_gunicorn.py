@@ -14,6 +14,7 @@ import tempfile
 
 from {{ cookiecutter.package_name }}.settings import load_settings_or_exit
 
+PROG = "python -m {{ cookiecutter.package_name }}"
 CONFIG = "python:{{ cookiecutter.package_name }}.serving.gunicorn_conf"
 
 
@@ -22,7 +23,7 @@ def gunicorn_command(*, reload: bool = False) -> list[str]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m {{ cookiecutter.package_name }}", description="Serve the app.")
+    parser = argparse.ArgumentParser(prog=PROG, description="Serve the app.")
     parser.add_argument("--reload", action="store_true", help="restart workers on code changes (development)")
     reload = parser.parse_args().reload
     # One line per bad setting here, rather than a traceback from Gunicorn's config loading.

@@ -19,9 +19,10 @@ from uvicorn.supervisors import ChangeReload, Multiprocess
 from {{ cookiecutter.package_name }}.serving import metrics
 {% endif -%}
 from {{ cookiecutter.package_name }}.serving.logging_config import logging_config
-from {{ cookiecutter.package_name }}.serving.protocol import HTTP_PROTOCOL
+from {{ cookiecutter.package_name }}.serving.protocol import HttpProtocol
 from {{ cookiecutter.package_name }}.settings import Settings, {% if cookiecutter.metrics == "yes" %}get_settings, {% endif %}load_settings_or_exit
 
+PROG = "python -m {{ cookiecutter.package_name }}"
 APP_LOADER = f"{__name__}:load_app"  # each worker imports the app through it (factory=True)
 
 
@@ -37,7 +38,7 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
         "timeout_keep_alive": settings.keep_alive_timeout,
         "timeout_graceful_shutdown": settings.graceful_timeout,  # Uvicorn's default: wait forever
         "h11_max_incomplete_event_size": settings.max_header_bytes,  # protocol.py does it for httptools
-        "http": HTTP_PROTOCOL,
+        "http": HttpProtocol,
         "loop": "auto",  # uvloop, from uvicorn[standard]
         "log_config": logging_config(settings),
         "log_level": settings.log_level,
@@ -123,7 +124,7 @@ def keep_serving_on_reload(signum: int, frame: FrameType | None) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m {{ cookiecutter.package_name }}", description="Serve the app.")
+    parser = argparse.ArgumentParser(prog=PROG, description="Serve the app.")
     parser.add_argument("--reload", action="store_true", help="restart on changes in src/ (development; one process)")
     reload = parser.parse_args().reload
     settings = load_settings_or_exit()

@@ -12,7 +12,7 @@ from uvicorn_worker import UvicornWorker as StockWorker  # type: ignore[import-u
 
 from {{ cookiecutter.package_name }}.serving import gunicorn_worker
 from {{ cookiecutter.package_name }}.serving.gunicorn_worker import UvicornWorker
-from {{ cookiecutter.package_name }}.serving.protocol import HTTP_PROTOCOL
+from {{ cookiecutter.package_name }}.serving.protocol import HttpProtocol
 from {{ cookiecutter.package_name }}.settings import ENV_PREFIX, get_settings
 
 
@@ -22,7 +22,7 @@ def make_worker() -> UvicornWorker:
 
 
 def test_worker_uses_the_header_limited_protocol() -> None:
-    assert make_worker().config.http == HTTP_PROTOCOL
+    assert make_worker().config.http is HttpProtocol
 
 
 def test_worker_takes_limits_from_the_settings(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -190,3 +190,14 @@ def test_outside_a_loop_each_line_is_written_at_once(capfd: pytest.CaptureFixtur
     TurnBufferedHandler().handle(make_record("line"))
 
     assert capfd.readouterr().err == "line\n"
+
+
+def test_closing_writes_a_turns_lines_at_once(capfd: pytest.CaptureFixture[str]) -> None:
+    handler = TurnBufferedHandler()
+
+    async def log_and_close() -> str:  # as logging.shutdown() before os._exit() in a worker's loop
+        handler.handle(make_record("last words"))
+        handler.close()
+        return capfd.readouterr().err
+
+    assert asyncio.run(log_and_close()) == "last words\n"

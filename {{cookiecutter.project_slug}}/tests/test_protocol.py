@@ -21,7 +21,7 @@ from {{ cookiecutter.package_name }}.main import create_app
 from {{ cookiecutter.package_name }}.serving import protocol
 from {{ cookiecutter.package_name }}.serving.protocol import (
     DRAIN_GRACE_SECONDS,
-    HTTP_PROTOCOL,
+    HttpProtocol,
 )
 from {{ cookiecutter.package_name }}.settings import Settings, get_settings
 
@@ -35,7 +35,7 @@ def running_server() -> Iterator[tuple[uvicorn.Server, threading.Thread, int]]:
         probe.bind(("127.0.0.1", 0))
         port = int(probe.getsockname()[1])
     config = uvicorn.Config(
-        create_app(Settings(_env_file=None)), host="127.0.0.1", port=port, http=HTTP_PROTOCOL, log_config=None
+        create_app(Settings(_env_file=None)), host="127.0.0.1", port=port, http=HttpProtocol, log_config=None
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)

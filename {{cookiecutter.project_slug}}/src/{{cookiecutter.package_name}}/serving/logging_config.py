@@ -34,8 +34,7 @@ class RequestIdFilter(logging.Filter):
 
 
 class TurnBufferedHandler(logging.StreamHandler[TextIO]):
-    """stderr, written once per event-loop turn, not once per line: a turn under load logs many
-    requests, and each write is a system call and a wake-up of the log reader (docs/operations.md)."""
+    """stderr, written once per event-loop turn, not per line: a system call and a reader wake-up each (docs/operations.md)."""
 
     def __init__(self) -> None:
         super().__init__(open(sys.stderr.fileno(), "w", 65536, "utf-8", "backslashreplace", closefd=False))  # noqa: SIM115
@@ -45,6 +44,10 @@ class TurnBufferedHandler(logging.StreamHandler[TextIO]):
             asyncio.get_running_loop().call_soon(super().flush)  # the turn's first call writes them all
         except RuntimeError:  # no loop in this thread (start-up, exit, a worker thread): at once
             super().flush()
+
+    def close(self) -> None:  # logging.shutdown(), maybe just before os._exit(): what is buffered, now
+        super().flush()
+        super().close()
 
 
 class TextFormatter(logging.Formatter):

@@ -11,7 +11,6 @@ from uvicorn.server import ServerState
 
 from {{ cookiecutter.package_name }}.settings import get_settings
 
-HTTP_PROTOCOL = f"{__name__}:HttpProtocol"
 logger = logging.getLogger("uvicorn.error")
 UNLOGGED = logging.Logger(__name__, logging.CRITICAL + 1)  # above every level; outside logging's registry
 
@@ -21,7 +20,6 @@ HEADER_TIMEOUT_SECONDS = 10
 BODY_HEADERS = (b"content-length", b"transfer-encoding")
 MAX_CONNECTIONS = 4096  # per worker; each is an open file (the systemd unit's LimitNOFILE)
 RESPONSE_431 = b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
-
 # Servers that have begun to stop: a connection accepted in the same loop turn drains as well.
 draining_servers: weakref.WeakSet[ServerState] = weakref.WeakSet()
 
@@ -32,8 +30,7 @@ class HttpProtocol(HttpToolsProtocol):
         self.max_header_bytes = get_settings().max_header_bytes
         self.received_while_awaiting = 0
         self.trailer_bytes: int | None = None  # since a chunk's size line, while none of its data came
-        self.refusing = False
-        self.draining = False
+        self.refusing = self.draining = False
         self.drain_timer: asyncio.TimerHandle | None = None
         self.header_timer: asyncio.TimerHandle | None = None
 
