@@ -3,11 +3,13 @@ limited protocol, a graceful-shutdown bound, no `server` header.
 Set through uvicorn-worker's documented CONFIG_KWARGS, from the same settings as server.py.
 """
 
+import sys
 from typing import Any, ClassVar
 
 import uvicorn_worker  # type: ignore[import-untyped]  # no type hints shipped
+from gunicorn.arbiter import Arbiter  # type: ignore[import-untyped]
 
-from {{ cookiecutter.package_name }}.serving.protocol import HttpProtocol
+from {{ cookiecutter.package_name }}.serving.protocol import HttpProtocol, Server
 from {{ cookiecutter.package_name }}.settings import get_settings
 
 settings = get_settings()
@@ -29,3 +31,12 @@ class UvicornWorker(uvicorn_worker.UvicornWorker):  # type: ignore[misc]  # base
         # Here in run(): with reuse_port, Gunicorn sets each worker's sockets after constructing it.
         self.sockets = [getattr(listener, "sock", listener) for listener in self.sockets]
         super().run()
+
+    async def _serve(self) -> None:
+        """The base class's, with serving.protocol.Server in place of Uvicorn's (uvicorn-worker has no option for it)."""
+        self.config.app = self.wsgi
+        self._install_sigquit_handler()
+        server = Server(config=self.config)
+        await server.serve(sockets=self.sockets)
+        if not server.started:
+            sys.exit(Arbiter.WORKER_BOOT_ERROR)

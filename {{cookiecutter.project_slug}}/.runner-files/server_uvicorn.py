@@ -13,13 +13,13 @@ from typing import Any
 import uvicorn
 from starlette.types import ASGIApp
 from uvicorn.config import STARTUP_FAILURE
-from uvicorn.supervisors import ChangeReload, Multiprocess
+from uvicorn.supervisors import ChangeReload, Multiprocess, multiprocess
 
 {% if cookiecutter.metrics == "yes" -%}
 from {{ cookiecutter.package_name }}.serving import metrics
 {% endif -%}
 from {{ cookiecutter.package_name }}.serving.logging_config import logging_config
-from {{ cookiecutter.package_name }}.serving.protocol import HttpProtocol
+from {{ cookiecutter.package_name }}.serving.protocol import HttpProtocol, Server
 from {{ cookiecutter.package_name }}.settings import Settings, {% if cookiecutter.metrics == "yes" %}get_settings, {% endif %}load_settings_or_exit
 
 PROG = "python -m {{ cookiecutter.package_name }}"
@@ -64,6 +64,18 @@ def load_app() -> ASGIApp:
 {%- endif %}
 
 
+class Worker(multiprocess.Process):
+    """A worker process of Uvicorn's supervisor, serving with serving.protocol.Server."""
+
+    @property
+    def server(self) -> uvicorn.Server:
+        self._server = self._server or Server(config=self.config)
+        return self._server
+
+
+multiprocess.Process = Worker  # type: ignore[misc]  # Uvicorn 0.54's supervisor has no option for its worker class
+
+
 class Supervisor(Multiprocess):
     """Uvicorn's supervisor, closing its copies of the listening socket and the workers' pipes (0.54 workarounds)."""
 
@@ -94,7 +106,7 @@ def serve(config: uvicorn.Config{% if cookiecutter.metrics == "yes" %}, metrics_
     """uvicorn.run(), saying whether it started (uvicorn.run() cannot, with workers).{% if cookiecutter.metrics == "yes" %} This process
     serves the metrics (serving/metrics.py).{% endif %}"""
     if config.should_reload:
-        ChangeReload(config, target=uvicorn.Server(config).run, sockets=[config.bind_socket()]).run()
+        ChangeReload(config, target=Server(config).run, sockets=[config.bind_socket()]).run()
         return True
     if config.workers > 1:
         supervisor = Supervisor(config, sockets=[config.bind_socket()])
@@ -105,7 +117,7 @@ def serve(config: uvicorn.Config{% if cookiecutter.metrics == "yes" %}, metrics_
         supervisor.run()
 {%- endif %}
         return all(process.exitcode != STARTUP_FAILURE for process in supervisor.processes)
-    server = uvicorn.Server(config)
+    server = Server(config)
 {%- if cookiecutter.metrics == "yes" %}
     with metrics.endpoint(config.host, metrics_port):
         server.run()

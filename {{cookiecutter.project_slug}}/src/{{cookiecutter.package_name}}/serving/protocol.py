@@ -2,10 +2,15 @@
 an idle-connection cap, two Hosts refused, a readable 413, a drain on stop (Kludex/uvicorn#2757); docs/operations.md."""
 
 import asyncio
+import contextlib
 import logging
+import os
+import socket
 import weakref
+from functools import partial
 from typing import Any
 
+import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
@@ -20,7 +25,7 @@ HEADER_TIMEOUT_SECONDS = 10
 BODY_HEADERS = (b"content-length", b"transfer-encoding")
 MAX_CONNECTIONS = 4096  # per worker; each is an open file (the systemd unit's LimitNOFILE)
 RESPONSE_431 = b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
-# Servers that have begun to stop: a connection accepted in the same loop turn drains as well.
+# Servers that have begun to stop (Server.shutdown): each answer they send closes its connection.
 draining_servers: weakref.WeakSet[ServerState] = weakref.WeakSet()
 
 
@@ -30,25 +35,17 @@ class HttpProtocol(HttpToolsProtocol):
         self.max_header_bytes = get_settings().max_header_bytes
         self.received_while_awaiting = 0
         self.trailer_bytes: int | None = None  # since a chunk's size line, while none of its data came
-        self.refusing = self.draining = False
-        self.drain_timer: asyncio.TimerHandle | None = None
+        self.refusing = False
         self.header_timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        if self.server_state in draining_servers:
-            self.shutdown()
         if len(self.connections) > MAX_CONNECTIONS:  # close idle keep-alive ones, to a tenth below the cap
             http = [one for one in self.connections if isinstance(one, HttpProtocol) and one.cycle is not None]
             idle = [one for one in http if one.cycle.response_complete and not one.reading_headers()]
             for connection in idle[: len(self.connections) - MAX_CONNECTIONS * 9 // 10]:
                 connection.transport.close()
         self.header_timer = self.loop.call_later(HEADER_TIMEOUT_SECONDS, self.header_timeout)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        if self.drain_timer is not None:
-            self.drain_timer.cancel()
-        super().connection_lost(exc)
 
     def answered(self) -> bool:  # no answer under way: none begun, or the last one complete
         return self.cycle is None or self.cycle.response_complete
@@ -107,7 +104,7 @@ class HttpProtocol(HttpToolsProtocol):
         # A client that asked to close is left to: closing while its body (a refused one) still arrives resets it.
         if not self.cycle.keep_alive and any(name in BODY_HEADERS for name, _ in self.headers):
             self.cycle.keep_alive = True
-        if self.draining:
+        if self.server_state in draining_servers:
             self.cycle.keep_alive = False  # answered with Connection: close, then closed
 
     def send_400_response(self, msg: str) -> None:
@@ -123,22 +120,33 @@ class HttpProtocol(HttpToolsProtocol):
         self.transport.close()
 
     def shutdown(self) -> None:
-        """Called by the server on each open connection when it begins to stop."""
-        draining_servers.add(self.server_state)
-        if self.draining:
-            return
-        self.draining = True
-        if not self.answered():
-            self.cycle.keep_alive = False  # the request in progress is answered, then the connection closes
-        else:
-            self.drain_timer = self.loop.call_later(DRAIN_GRACE_SECONDS, self.close_if_idle)
+        """Uvicorn's (close if idle, else close after the answer), but a request still arriving is awaited:
+        closing would reset its client (Kludex/uvicorn#2757). The header timeout bounds the wait."""
+        if not self.reading_headers():
+            super().shutdown()
 
-    def close_if_idle(self) -> None:
-        if self.transport.is_closing():
-            return
-        if self.reading_headers():
-            # Part of a request has arrived: wait for the rest (the server's graceful timeout bounds it).
-            self.drain_timer = self.loop.call_later(DRAIN_GRACE_SECONDS, self.close_if_idle)
-        elif self.answered():
-            self.transport.close()
-        # Otherwise a request arrived in the grace: its answer closes the connection.
+
+class Server(uvicorn.Server):
+    """Uvicorn's server, taking the connections the kernel queued on its sockets when it stops: closing the
+    last copy of a listening socket resets them, requests sent or not (docs/operations.md)."""
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        draining_servers.add(self.server_state)
+        loop, taken = asyncio.get_running_loop(), []
+        protocol = partial(
+            HttpProtocol, config=self.config, server_state=self.server_state, app_state=self.lifespan.state
+        )
+        for server in self.servers:
+            queues = [socket.socket(fileno=os.dup(listener.fileno())) for listener in server.sockets]
+            server.close()  # the loop accepts no more; our copies keep the queues until taken
+            for queue in queues:
+                with queue, contextlib.suppress(BlockingIOError):
+                    queue.setblocking(False)
+                    while True:
+                        taken.append(loop.create_task(loop.connect_accepted_socket(protocol, queue.accept()[0])))
+        for connection in self.server_state.connections:  # an answer under way closes its connection
+            if isinstance(connection, HttpProtocol) and not connection.answered():
+                connection.cycle.keep_alive = False
+        if self.server_state.connections or taken:  # a request sent just before the close arrives, and is answered
+            await asyncio.sleep(DRAIN_GRACE_SECONDS)
+        await super().shutdown(sockets)  # Uvicorn's: idle connections closed, the others awaited
