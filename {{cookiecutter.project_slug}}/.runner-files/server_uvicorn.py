@@ -1,5 +1,4 @@
-"""Start Uvicorn with every option from the settings: `python -m {{ cookiecutter.package_name }}` runs main(), for
-`make run`{% if cookiecutter.runner == "docker" %}, the image's CMD{% else %}, the systemd unit{% endif %} and (with reload) `make dev`."""
+"""`python -m {{ cookiecutter.package_name }}` (`make run`, `make dev`, {% if cookiecutter.runner == "docker" %}the image{% else %}the systemd unit{% endif %}): Uvicorn with every option from the settings."""
 
 import argparse
 import gc
@@ -39,7 +38,6 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
         "timeout_graceful_shutdown": settings.graceful_timeout,  # Uvicorn's default: wait forever
         "h11_max_incomplete_event_size": settings.max_header_bytes,  # protocol.py does it for httptools
         "http": HttpProtocol,
-        "loop": "auto",  # uvloop, from uvicorn[standard]
         "log_config": logging_config(settings),
         "log_level": settings.log_level,
         "access_log": False,  # the app's middleware writes it, with the request id
@@ -65,10 +63,8 @@ def load_app() -> ASGIApp:
 
 
 class Worker(multiprocess.Process):
-    """A worker process of Uvicorn's supervisor, serving with serving.protocol.Server."""
-
     @property
-    def server(self) -> uvicorn.Server:
+    def server(self) -> uvicorn.Server:  # each worker's: serving.protocol.Server, not Uvicorn's
         self._server = self._server or Server(config=self.config)
         return self._server
 

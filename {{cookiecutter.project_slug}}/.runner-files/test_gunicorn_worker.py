@@ -5,6 +5,7 @@ import os
 from collections.abc import Iterator
 
 import pytest
+import uvicorn
 from gunicorn.config import Config  # type: ignore[import-untyped]
 from gunicorn.glogging import Logger  # type: ignore[import-untyped]
 from gunicorn.sock import TCPSocket  # type: ignore[import-untyped]
@@ -12,7 +13,7 @@ from uvicorn_worker import UvicornWorker as StockWorker  # type: ignore[import-u
 
 from {{ cookiecutter.package_name }}.serving import gunicorn_worker
 from {{ cookiecutter.package_name }}.serving.gunicorn_worker import UvicornWorker
-from {{ cookiecutter.package_name }}.serving.protocol import HttpProtocol
+from {{ cookiecutter.package_name }}.serving.protocol import HttpProtocol, Server
 from {{ cookiecutter.package_name }}.settings import ENV_PREFIX, get_settings
 
 
@@ -63,3 +64,19 @@ def test_worker_serves_plain_sockets(monkeypatch: pytest.MonkeyPatch, gunicorn_l
     worker.run()
 
     assert served == [gunicorn_listener.sock]
+
+
+def test_worker_serves_with_the_server_that_answers_queued_connections(monkeypatch: pytest.MonkeyPatch) -> None:
+    servers: list[object] = []
+
+    async def serve(server: Server, sockets: list[object]) -> None:
+        servers.append(server)
+        server.started = True
+
+    monkeypatch.setattr(uvicorn.Server, "serve", serve)  # Uvicorn's Server.serve, and ours
+    worker = make_worker()
+    worker.sockets, worker.wsgi = [], object()
+
+    worker.run()
+
+    assert [type(server) for server in servers] == [Server]

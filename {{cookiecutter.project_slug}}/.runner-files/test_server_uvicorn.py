@@ -12,12 +12,15 @@ from types import SimpleNamespace
 from typing import Any, NoReturn, cast
 
 import pytest
+from uvicorn import Config
 from uvicorn.config import STARTUP_FAILURE
+from uvicorn.supervisors import multiprocess
 
 from {{ cookiecutter.package_name }} import main
 {%- if cookiecutter.metrics == "yes" %}
 from {{ cookiecutter.package_name }}.serving import metrics
 {%- endif %}
+from {{ cookiecutter.package_name }}.serving.protocol import Server
 from {{ cookiecutter.package_name }}.serving.server import (
     Supervisor,
     exit_successfully,
@@ -162,3 +165,9 @@ def test_supervisor_closes_its_listening_socket_as_it_stops() -> None:
 def test_uvicorns_connection_count_limit_is_off(settings: Settings) -> None:
     # It counts idle connections too: the app's middleware caps requests in flight instead.
     assert uvicorn_options(settings).get("limit_concurrency") is None
+
+
+def test_the_supervisors_workers_serve_with_the_server_that_answers_queued_connections() -> None:
+    worker = multiprocess.Process(Config(load_app), sockets=[])  # as Uvicorn's supervisor makes each one
+
+    assert type(worker.server) is Server

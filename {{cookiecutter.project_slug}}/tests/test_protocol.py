@@ -1,9 +1,10 @@
 """The HTTP protocol (serving/protocol.py) on a real Uvicorn server on 127.0.0.1 (a TestClient has no
 parser): the header size limit (trailers too), slow and idle clients, the linger that lets a client
-read its 413, and a drain that answers requests arriving while the server stops."""
+read its 413, and a stop that answers the requests already sent, queued connections' included."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import http.client
 import re
@@ -19,10 +20,7 @@ import uvicorn
 
 from {{ cookiecutter.package_name }}.main import create_app
 from {{ cookiecutter.package_name }}.serving import protocol
-from {{ cookiecutter.package_name }}.serving.protocol import (
-    DRAIN_GRACE_SECONDS,
-    HttpProtocol,
-)
+from {{ cookiecutter.package_name }}.serving.protocol import DRAIN_GRACE_SECONDS, HttpProtocol, Server
 from {{ cookiecutter.package_name }}.settings import Settings, get_settings
 
 MAX_HEADER_BYTES = get_settings().max_header_bytes
@@ -30,14 +28,11 @@ GET_ROOT = b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n"
 
 
 @contextlib.contextmanager
-def running_server() -> Iterator[tuple[uvicorn.Server, threading.Thread, int]]:
+def running_server() -> Iterator[tuple[Server, threading.Thread, int]]:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = int(probe.getsockname()[1])
-    config = uvicorn.Config(
-        create_app(Settings(_env_file=None)), host="127.0.0.1", port=port, http=HttpProtocol, log_config=None
-    )
-    server = uvicorn.Server(config)
+    server = Server(app_config(port))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10
@@ -49,6 +44,12 @@ def running_server() -> Iterator[tuple[uvicorn.Server, threading.Thread, int]]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+def app_config(port: int) -> uvicorn.Config:
+    return uvicorn.Config(
+        create_app(Settings(_env_file=None)), host="127.0.0.1", port=port, http=HttpProtocol, log_config=None
+    )
 
 
 @pytest.fixture(scope="module")
@@ -280,7 +281,7 @@ def test_client_that_sends_the_whole_body_first_reads_the_413(server_port: int) 
 # --- drain ---------------------------------------------------------------------------------------
 
 
-def begin_stop(server: uvicorn.Server, port: int) -> None:
+def begin_stop(server: Server, port: int) -> None:
     """Ask the server to stop and wait until its listener is closed (its connections are then draining)."""
     server.should_exit = True
     deadline = time.monotonic() + 5
@@ -363,5 +364,28 @@ def test_request_half_sent_when_the_grace_ends_is_still_answered() -> None:
         time.sleep(DRAIN_GRACE_SECONDS * 2)  # the grace passes with the request still incomplete
         connection.sendall(GET_ROOT[20:])
         answer = read_response(connection)
+
+    assert answer.startswith(b"HTTP/1.1 200 OK\r\n")
+
+
+async def stop_with_a_queued_request() -> bytes:
+    """Start a server, connect and send a request while its event loop does not run (the kernel queues the
+    connection on the listening socket), then stop the server: the whole answer."""
+    config = app_config(port=0)
+    config.load()
+    server = Server(config)
+    server.lifespan = config.lifespan_class(config)  # as Server.serve() does before startup()
+    await server.startup()
+    port = server.servers[0].sockets[0].getsockname()[1]
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
+        connection.sendall(GET_ROOT)
+        await server.shutdown()
+        return read_response(connection)
+
+
+def test_request_queued_on_the_listening_socket_when_the_server_stops_is_answered() -> None:
+    # Uvicorn alone closes its listening socket with the connection still queued: the kernel resets it.
+    with asyncio.Runner(loop_factory=app_config(port=0).get_loop_factory()) as runner:
+        answer = runner.run(stop_with_a_queued_request())
 
     assert answer.startswith(b"HTTP/1.1 200 OK\r\n")

@@ -1,4 +1,3 @@
 """{{ cookiecutter.package_name }}: a FastAPI service."""
 
-# The single place the version is written: pyproject.toml reads it from here.
-__version__ = "{{ cookiecutter.version }}"
+__version__ = "{{ cookiecutter.version }}"  # the one place it is written: pyproject.toml reads it from here

@@ -17,13 +17,11 @@ from {{ cookiecutter.package_name }}.settings import Settings
 logger = logging.getLogger("{{ cookiecutter.package_name }}")
 access_logger = logging.getLogger("{{ cookiecutter.package_name }}.access")
 
-# The id of the request being served; the logging setup writes it in every line.
-request_id_var: ContextVar[str] = ContextVar("request_id", default="-")
+request_id_var: ContextVar[str] = ContextVar("request_id", default="-")  # the request being served: in every log line
 
 REQUEST_ID_HEADER = b"x-request-id"
 VALID_REQUEST_ID = re.compile(rb"[A-Za-z0-9._:-]{1,128}")
-# Probes: answered whatever the Host (orchestrators use the pod's address), and not access-logged.
-PROBE_PATHS = frozenset({"/livez", "/readyz"})
+PROBE_PATHS = frozenset({"/livez", "/readyz"})  # any Host (orchestrators use the pod's IP); not access-logged
 # On every response: no MIME sniffing and no framing, as OWASP's REST Security Cheat Sheet lists.
 SECURITY_HEADERS = (
     (b"x-content-type-options", b"nosniff"),

@@ -1,2 +1,1 @@
-"""How the app is served (rarely edited; the app imports nothing from here): server start, HTTP protocol,
-logging. docs/operations.md says why each default, and when each upstream workaround can go."""
+"""How the app is served: server start, HTTP protocol, logging (docs/operations.md: why each default)."""

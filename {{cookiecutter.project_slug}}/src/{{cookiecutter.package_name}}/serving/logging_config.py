@@ -15,10 +15,8 @@ from {{ cookiecutter.package_name }}.settings import Settings
 TEXT_FORMAT = "%(asctime)s %(levelname)s [%(name)s] [%(request_id)s] %(message)s"
 # Control characters as \xNN: a request's path can neither forge a text log line nor reach a terminal raw.
 ESCAPED = {code: f"\\x{code:02x}" for code in (*range(32), 127)}
-# In a traceback (several lines), every line indented: what starts a line unindented is a log record.
-TRACEBACK_ESCAPED = {**ESCAPED, ord("\n"): "\n  "}
-# What an access line's values (middleware.log_access) are called in a JSON line.
-ACCESS_FIELDS = ("client", "method", "path", "http_version", "status", "duration_ms")
+TRACEBACK_ESCAPED = {**ESCAPED, ord("\n"): "\n  "}  # each traceback line indented: unindented is a log record
+ACCESS_FIELDS = ("client", "method", "path", "http_version", "status", "duration_ms")  # log_access's args in JSON
 
 
 class RequestIdFilter(logging.Filter):
@@ -92,8 +90,10 @@ def logging_config(settings: Settings) -> dict[str, Any]:
         "loggers": {
             # The servers' lines through the same handler, once; their access logs off (the app's has the ids).
             "uvicorn": {"handlers": ["stderr"], "level": level, "propagate": False},
-            "gunicorn.error": {"handlers": ["stderr"], "level": level, "propagate": False},
             "uvicorn.access": {"handlers": [], "propagate": False},
+{%- if cookiecutter.runner == "gunicorn" %}
+            "gunicorn.error": {"handlers": ["stderr"], "level": level, "propagate": False},
             "gunicorn.access": {"handlers": [], "propagate": False},
+{%- endif %}
         },
     }

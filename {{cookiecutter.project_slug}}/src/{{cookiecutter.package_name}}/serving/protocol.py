@@ -1,5 +1,4 @@
-"""Uvicorn's httptools protocol plus what Uvicorn 0.54 lacks: header and trailer size limits, a header timeout,
-an idle-connection cap, two Hosts refused, a readable 413, a drain on stop (Kludex/uvicorn#2757); docs/operations.md."""
+"""Uvicorn's httptools protocol and server, plus what Uvicorn 0.54 lacks (docs/operations.md lists each, with its issue)."""
 
 import asyncio
 import contextlib
@@ -19,14 +18,12 @@ from {{ cookiecutter.package_name }}.settings import get_settings
 logger = logging.getLogger("uvicorn.error")
 UNLOGGED = logging.Logger(__name__, logging.CRITICAL + 1)  # above every level; outside logging's registry
 
-# Long enough for a request sent just before the close to arrive; short enough not to delay a stop.
-DRAIN_GRACE_SECONDS = 0.5
+DRAIN_GRACE_SECONDS = 0.5  # for a request sent just before a stop to arrive; short, not to delay the stop
 HEADER_TIMEOUT_SECONDS = 10
 BODY_HEADERS = (b"content-length", b"transfer-encoding")
 MAX_CONNECTIONS = 4096  # per worker; each is an open file (the systemd unit's LimitNOFILE)
 RESPONSE_431 = b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
-# Servers that have begun to stop (Server.shutdown): each answer they send closes its connection.
-draining_servers: weakref.WeakSet[ServerState] = weakref.WeakSet()
+draining_servers: weakref.WeakSet[ServerState] = weakref.WeakSet()  # stopping: each answer closes its connection
 
 
 class HttpProtocol(HttpToolsProtocol):
@@ -87,8 +84,7 @@ class HttpProtocol(HttpToolsProtocol):
         if self.header_timer is not None:
             self.header_timer.cancel()
             self.header_timer = None
-        # The request target and each header as the parser reported them, with ": " and CRLF.
-        header_bytes, hosts = len(self.url) + 4 * len(self.headers), 0
+        header_bytes, hosts = len(self.url) + 4 * len(self.headers), 0  # the target and headers, with ": " and CRLF
         for name, value in self.headers:
             header_bytes += len(name) + len(value)
             hosts += name == b"host"
@@ -120,22 +116,18 @@ class HttpProtocol(HttpToolsProtocol):
         self.transport.close()
 
     def shutdown(self) -> None:
-        """Uvicorn's (close if idle, else close after the answer), but a request still arriving is awaited:
-        closing would reset its client (Kludex/uvicorn#2757). The header timeout bounds the wait."""
+        """Uvicorn's, but a request still arriving is awaited (the header timeout bounds it), not reset."""
         if not self.reading_headers():
             super().shutdown()
 
 
 class Server(uvicorn.Server):
-    """Uvicorn's server, taking the connections the kernel queued on its sockets when it stops: closing the
-    last copy of a listening socket resets them, requests sent or not (docs/operations.md)."""
+    """Uvicorn's, first taking the connections queued on its sockets: closing them resets those (docs/operations.md)."""
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         draining_servers.add(self.server_state)
         loop, taken = asyncio.get_running_loop(), []
-        protocol = partial(
-            HttpProtocol, config=self.config, server_state=self.server_state, app_state=self.lifespan.state
-        )
+        protocol = partial(HttpProtocol, self.config, self.server_state, self.lifespan.state)
         for server in self.servers:
             queues = [socket.socket(fileno=os.dup(listener.fileno())) for listener in server.sockets]
             server.close()  # the loop accepts no more; our copies keep the queues until taken
