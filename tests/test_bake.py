@@ -329,6 +329,18 @@ def test_systemd_unit_restarts_no_bad_setting_nor_failed_start(
     assert re.findall(r"^RestartPreventExitStatus=(.*)$", unit, re.M) == ["2 3"]
 
 
+@pytest.mark.parametrize("runner", ["uvicorn", "gunicorn"])
+def test_systemd_unit_sends_sigterm_to_the_main_process_only(
+    cookies: Any, monkeypatch: pytest.MonkeyPatch, runner: str
+) -> None:
+    result = bake(cookies, monkeypatch, runner=runner)
+    unit = (result.project_path / f"deploy/{result.context['project_slug']}.service").read_text(encoding="utf-8")
+
+    # The supervisor closes its listening socket, then stops its workers: stopped first, they left
+    # new clients queued for no one (the default KillMode signals every process at once).
+    assert re.findall(r"^KillMode=(.*)$", unit, re.M) == ["mixed"]
+
+
 def test_gunicorn_unit_says_how_a_reload_keeps_queued_connections(
     cookies: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:

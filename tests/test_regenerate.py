@@ -118,7 +118,7 @@ def test_server_module_follows_the_runner(tmp_path: Path) -> None:
     project = bake(tmp_path, "gunicorn", overwrite=False)
     bake(tmp_path, "uvicorn", overwrite=True)
 
-    assert "uvicorn.Server(" in (project / "src/regen/serving/server.py").read_text()
+    assert "uvicorn.Config(APP_LOADER" in (project / "src/regen/serving/server.py").read_text()
 
 
 @pytest.mark.parametrize("runner", ["uvicorn", "gunicorn"])

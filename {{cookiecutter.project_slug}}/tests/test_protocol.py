@@ -20,7 +20,11 @@ import uvicorn
 
 from {{ cookiecutter.package_name }}.main import create_app
 from {{ cookiecutter.package_name }}.serving import protocol
-from {{ cookiecutter.package_name }}.serving.protocol import DRAIN_GRACE_SECONDS, HttpProtocol, Server
+from {{ cookiecutter.package_name }}.serving.protocol import (
+    DRAIN_GRACE_SECONDS,
+    HttpProtocol,
+    Server,
+)
 from {{ cookiecutter.package_name }}.settings import Settings, get_settings
 
 MAX_HEADER_BYTES = get_settings().max_header_bytes

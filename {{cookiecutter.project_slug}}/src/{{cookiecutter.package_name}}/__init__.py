@@ -1,3 +1,4 @@
 """{{ cookiecutter.package_name }}: a FastAPI service."""
 
-__version__ = "{{ cookiecutter.version }}"  # the one place it is written: pyproject.toml reads it from here
+# The single place the version is written: pyproject.toml reads it from here.
+__version__ = "{{ cookiecutter.version }}"

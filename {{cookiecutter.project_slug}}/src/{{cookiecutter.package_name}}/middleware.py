@@ -22,8 +22,7 @@ request_id_var: ContextVar[str] = ContextVar("request_id", default="-")  # the r
 REQUEST_ID_HEADER = b"x-request-id"
 VALID_REQUEST_ID = re.compile(rb"[A-Za-z0-9._:-]{1,128}")
 PROBE_PATHS = frozenset({"/livez", "/readyz"})  # any Host (orchestrators use the pod's IP); not access-logged
-# On every response: no MIME sniffing and no framing, as OWASP's REST Security Cheat Sheet lists.
-SECURITY_HEADERS = (
+SECURITY_HEADERS = (  # on every response: no MIME sniffing, no framing (OWASP's REST Security Cheat Sheet)
     (b"x-content-type-options", b"nosniff"),
     (b"x-frame-options", b"DENY"),
     (b"content-security-policy", b"frame-ancestors 'none'"),
