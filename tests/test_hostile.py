@@ -296,7 +296,7 @@ def test_api_docs_are_off_in_production(probed: Probes) -> None:
     assert set(probed.docs.values()) == {404}
 
 
-# --- a stop while new clients keep connecting (uvicorn, 2 workers) -------------------------------
+# --- a stop while new clients keep connecting (2 workers) -----------------------------------------
 
 CLIENTS = 8  # each connecting and sending a request in a loop: before the fix, 6-7 of them were reset per stop
 
@@ -335,12 +335,14 @@ def keep_connecting(port: int, stop: threading.Event, into: Stop) -> None:
             stop.wait(0.005)  # the listener is closed: no need to spin
 
 
-@pytest.fixture(scope="module")
-def stop_with_workers(installed_project: Installer, tmp_path_factory: pytest.TempPathFactory) -> Stop:
+@pytest.fixture(scope="module", params=["uvicorn", "gunicorn"])
+def stop_with_workers(
+    request: pytest.FixtureRequest, installed_project: Installer, tmp_path_factory: pytest.TempPathFactory
+) -> Stop:
     """SIGTERM with WEB_CONCURRENCY=2 while a 3-second request is in flight and CLIENTS clients keep
     connecting, until the server has exited."""
-    project = installed_project("uvicorn", variant="slow-route", customize=add_slow_route)
-    log = tmp_path_factory.mktemp("stop-uvicorn") / "server.log"
+    project = installed_project(request.param, variant="slow-route", customize=add_slow_route)
+    log = tmp_path_factory.mktemp(f"stop-{request.param}") / "server.log"
     found = Stop()
     with live_server(project, project_env(WEB_CONCURRENCY="2"), log) as server:
         server.wait_ready()
@@ -360,7 +362,7 @@ def stop_with_workers(installed_project: Installer, tmp_path_factory: pytest.Tem
         in_flight.join()
     found.slow_status = answer.get("status")
     during = Counter(outcome for start, outcome in found.outcomes if start >= found.signalled)
-    figure(f"uvicorn WEB_CONCURRENCY=2 stop, {CLIENTS} clients connecting", str(dict(during)))
+    figure(f"{request.param} WEB_CONCURRENCY=2 stop, {CLIENTS} clients connecting", str(dict(during)))
     figure("  first refusal after SIGTERM", f"{min(found.during_the_stop('refused'), default=None)} s")
     return found
 
