@@ -492,20 +492,10 @@ def test_reload_replaces_every_worker(supervision: Supervision) -> None:
     assert supervision.reload.after.isdisjoint(supervision.reload.before)
 
 
-MIGRATE_REQ = Path("/proc/sys/net/ipv4/tcp_migrate_req")
-
-
-def needs_migrated_requests(runner: str) -> None:
-    """Gunicorn's workers each listen on their own socket (reuse_port): the connections queued on a
-    retiring worker's socket are reset unless Linux moves them to another (.ci/run sets it as root)."""
-    if runner == "gunicorn" and MIGRATE_REQ.is_file() and MIGRATE_REQ.read_text().strip() != "1":
-        pytest.skip("net.ipv4.tcp_migrate_req=0: a Gunicorn reload resets connections queued on a retiring socket")
-
-
 def test_reload_fails_no_request(supervision: Supervision) -> None:
-    # A retiring worker answers what reaches it while it drains (serving/protocol.py), rather than
-    # resetting connections it has accepted but not read (upstream Kludex/uvicorn#2757).
-    needs_migrated_requests(supervision.runner)
+    # A retiring worker serves what is queued on its socket and what reaches it while it drains
+    # (serving/protocol.py), rather than resetting it: with Gunicorn's socket per worker too, even
+    # without net.ipv4.tcp_migrate_req=1 to move the queue to another worker.
     assert supervision.reload.stream.failed == 0, supervision.reload.stream.failures
 
 
@@ -558,7 +548,6 @@ def test_wrk_loses_requests_only_on_connections_of_a_killed_worker(gunicorn_supe
 def test_wrk_loses_no_request_to_a_reload(gunicorn_supervision: Supervision) -> None:
     # Retiring workers (the reload's, and any recycled after max_requests meanwhile) drain: each
     # keep-alive connection gets its next answer with Connection: close, and wrk reconnects.
-    needs_migrated_requests("gunicorn")
     fault = wrk_fault(gunicorn_supervision, "reload")
 
     assert fault.wrk.failed == 0, fault.wrk.output
