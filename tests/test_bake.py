@@ -339,3 +339,12 @@ def test_systemd_unit_sends_sigterm_to_the_main_process_only(
     # The supervisor closes its listening socket, then stops its workers: stopped first, they left
     # new clients queued for no one (the default KillMode signals every process at once).
     assert re.findall(r"^KillMode=(.*)$", unit, re.M) == ["mixed"]
+
+
+def test_gunicorn_unit_says_how_a_reload_keeps_queued_connections(
+    cookies: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    result = bake(cookies, monkeypatch, runner="gunicorn")
+    unit = (result.project_path / f"deploy/{result.context['project_slug']}.service").read_text(encoding="utf-8")
+
+    assert "net.ipv4.tcp_migrate_req=1" in unit

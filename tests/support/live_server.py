@@ -27,6 +27,8 @@ from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pytest
+
 LOOPBACK = "127.0.0.1"
 WORKER_STARTED = re.compile(r"Started server process \[(\d+)\]")
 
@@ -578,3 +580,13 @@ def wrk_under_fault(
             wrk.wait()
     assert wrk.returncode == 0, f"wrk failed ({wrk.returncode}):\n{output}"
     return WrkResult.parse(output)
+
+
+MIGRATE_REQ = Path("/proc/sys/net/ipv4/tcp_migrate_req")
+
+
+def needs_migrated_requests(runner: str) -> None:
+    """Gunicorn's workers each listen on their own socket (reuse_port): a handshake still in progress
+    when a retiring worker closes its socket is reset unless Linux moves it to another (.ci/run sets it)."""
+    if runner == "gunicorn" and MIGRATE_REQ.is_file() and MIGRATE_REQ.read_text().strip() != "1":
+        pytest.skip("net.ipv4.tcp_migrate_req=0: a retiring Gunicorn worker resets handshakes in progress")

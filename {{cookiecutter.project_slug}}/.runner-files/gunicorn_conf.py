@@ -26,8 +26,8 @@ bind = [f"[{settings.host}]:{settings.port}" if ipv6_host else f"{settings.host}
 # WEB_CONCURRENCY, never a raw CPU count (inside a container that is the host's).
 workers = settings.web_concurrency
 # With several workers each listens on its own socket and the kernel spreads connections evenly
-# (on one shared socket one worker can take a whole burst). A retiring worker serves what is
-# queued on its socket before closing it (serving/protocol.py), so a reload resets none.
+# (on one shared socket one worker can take a whole burst). A retiring worker serves what is queued
+# on its socket (serving/protocol.py); handshakes still in progress move with sysctl net.ipv4.tcp_migrate_req=1.
 reuse_port = workers > 1
 # For async workers a heartbeat, not a request timeout: a worker blocked this long is replaced.
 timeout = 30
