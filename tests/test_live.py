@@ -494,8 +494,8 @@ def test_reload_replaces_every_worker(supervision: Supervision) -> None:
 
 
 def test_reload_fails_no_request(supervision: Supervision) -> None:
-    # A retiring worker answers what reaches it while it drains (serving/protocol.py), rather than
-    # resetting connections it has accepted but not read (upstream Kludex/uvicorn#2757).
+    # A retiring worker serves what is queued on its socket and answers what reaches it while it drains
+    # (serving/protocol.py), rather than resetting those connections (upstream Kludex/uvicorn#2757).
     needs_migrated_requests(supervision.runner)
     assert supervision.reload.stream.failed == 0, supervision.reload.stream.failures
 
