@@ -318,12 +318,16 @@ def test_systemd_unit_allows_a_file_per_connection(cookies: Any, monkeypatch: py
     assert [limit >= 2 * max_connections > 0 for limit in limits] == [True]
 
 
+def systemd_unit(cookies: Any, monkeypatch: pytest.MonkeyPatch, runner: str) -> str:
+    result = bake(cookies, monkeypatch, runner=runner)
+    return (result.project_path / f"deploy/{result.context['project_slug']}.service").read_text(encoding="utf-8")
+
+
 @pytest.mark.parametrize("runner", ["uvicorn", "gunicorn"])
 def test_systemd_unit_restarts_no_bad_setting_nor_failed_start(
     cookies: Any, monkeypatch: pytest.MonkeyPatch, runner: str
 ) -> None:
-    result = bake(cookies, monkeypatch, runner=runner)
-    unit = (result.project_path / f"deploy/{result.context['project_slug']}.service").read_text(encoding="utf-8")
+    unit = systemd_unit(cookies, monkeypatch, runner)
 
     # The exit codes of both runners: 2 a bad setting, 3 a failed start (the app, or the port taken).
     assert re.findall(r"^RestartPreventExitStatus=(.*)$", unit, re.M) == ["2 3"]
@@ -333,8 +337,7 @@ def test_systemd_unit_restarts_no_bad_setting_nor_failed_start(
 def test_systemd_unit_sends_sigterm_to_the_main_process_only(
     cookies: Any, monkeypatch: pytest.MonkeyPatch, runner: str
 ) -> None:
-    result = bake(cookies, monkeypatch, runner=runner)
-    unit = (result.project_path / f"deploy/{result.context['project_slug']}.service").read_text(encoding="utf-8")
+    unit = systemd_unit(cookies, monkeypatch, runner)
 
     # The supervisor closes its listening socket, then stops its workers: stopped first, they left
     # new clients queued for no one (the default KillMode signals every process at once).
