@@ -9,6 +9,7 @@ from {{ cookiecutter.package_name }} import __version__
 from {{ cookiecutter.package_name }}.lifespan import lifespan
 from {{ cookiecutter.package_name }}.middleware import (
     HostCheckMiddleware,
+    InFlightLimitMiddleware,
     RequestContextMiddleware,
 )
 from {{ cookiecutter.package_name }}.routers import health, root
@@ -49,7 +50,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
     if "*" not in settings.allowed_hosts:
         app.add_middleware(HostCheckMiddleware, allowed_hosts=list(settings.allowed_hosts), www_redirect=False)
-    app.add_middleware(RequestContextMiddleware, settings=settings)
+    if settings.limit_concurrency:
+        app.add_middleware(InFlightLimitMiddleware, limit=settings.limit_concurrency)
+    app.add_middleware(
+        RequestContextMiddleware, access_log=settings.access_log, tracing=settings.telemetry, debug=settings.debug
+    )
     return app
 
 

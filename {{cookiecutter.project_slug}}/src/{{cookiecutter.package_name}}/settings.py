@@ -64,8 +64,10 @@ class Settings(BaseSettings):
 
     @field_validator("forwarded_allow_ips")
     @classmethod
-    def addresses_or_networks(cls, value: str) -> str:
+    def addresses_or_networks(cls, value: str, info: ValidationInfo) -> str:
         for item in value.split(","):
+            if item.strip() == "*" and info.data.get("environment") == "production":
+                raise ValueError("must name the proxies in production, not '*' (clients could forge X-Forwarded-For)")
             if item.strip() not in {"", "*"}:
                 ipaddress.ip_network(item.strip())  # its ValueError names the item
         return value

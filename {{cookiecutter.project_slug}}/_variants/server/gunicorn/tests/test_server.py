@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import gc
 import importlib.util
 import os
 import runpy
@@ -16,7 +15,6 @@ from typing import Any
 import pytest
 from gunicorn.app.wsgiapp import WSGIApplication  # type: ignore[import-untyped]  # gunicorn ships no type hints
 
-from {{ cookiecutter.package_name }}.serving.gunicorn_worker import UvicornWorker
 from {{ cookiecutter.package_name }}.serving.server import CONFIG, gunicorn_command
 
 CONFIG_SPEC = importlib.util.find_spec(CONFIG.removeprefix("python:"))
@@ -53,31 +51,12 @@ def test_ipv6_host_is_bracketed(monkeypatch: pytest.MonkeyPatch) -> None:
     assert load_config()["bind"] == ["[::1]:{{ cookiecutter.port }}"]
 
 
-def test_workers_are_uvicorn_workers() -> None:
-    worker = UvicornWorker
+def test_workers_are_uvicorn_workers_with_the_settings_limits() -> None:
+    config = load_config()
 
-    assert load_config()["worker_class"] == f"{worker.__module__}.{worker.__qualname__}"
-
-
-@pytest.mark.parametrize("workers", ["1", "2"])
-def test_workers_are_not_recycled_after_a_number_of_requests(monkeypatch: pytest.MonkeyPatch, workers: str) -> None:
-    # Under load a recycled worker's clients move to the others and stay (gunicorn_conf.py).
-    monkeypatch.setenv("WEB_CONCURRENCY", workers)
-
-    assert load_config()["max_requests"] == 0
-
-
-def test_several_workers_each_listen_on_their_own_socket(monkeypatch: pytest.MonkeyPatch) -> None:
-    # The kernel then spreads new connections over the workers.
-    monkeypatch.setenv("WEB_CONCURRENCY", "2")
-
-    assert load_config()["reuse_port"] is True
-
-
-def test_a_single_worker_keeps_the_masters_socket(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("WEB_CONCURRENCY", "1")
-
-    assert load_config()["reuse_port"] is False
+    assert config["worker_class"].endswith(".Worker")
+    assert config["Worker"].CONFIG_KWARGS["timeout_graceful_shutdown"] == config["settings"].graceful_timeout
+    assert config["Worker"].CONFIG_KWARGS["server_header"] is False
 
 
 @pytest.fixture
@@ -154,21 +133,6 @@ def test_gunicorn_accepts_the_config(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
 
 
-def test_several_workers_log_the_address_they_listen_at(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("HOST", "127.0.0.1")
-    monkeypatch.setenv("PORT", "9100")
-    monkeypatch.setenv("WEB_CONCURRENCY", "2")
-{%- if cookiecutter.metrics == "yes" %}
-    monkeypatch.setenv("{{ cookiecutter.package_name | upper }}_METRICS_PORT", "0")
-{%- endif %}
-    lines: list[str] = []
-    server = SimpleNamespace(log=SimpleNamespace(info=lambda text, *args: lines.append(text % args)))
-
-    load_config()["when_ready"](server)
-
-    assert lines == ["Workers listening at: http://127.0.0.1:9100 (a socket each)"]
-
-
 def test_a_reload_tells_the_uvicorn_worker_to_stop(monkeypatch: pytest.MonkeyPatch) -> None:
     # Gunicorn's reloader (make dev) calls worker_int when a file changed; Gunicorn then starts a new worker.
     sent: list[tuple[int, int]] = []
@@ -177,11 +141,3 @@ def test_a_reload_tells_the_uvicorn_worker_to_stop(monkeypatch: pytest.MonkeyPat
     load_config()["worker_int"](SimpleNamespace(pid=4242))
 
     assert sent == [(4242, signal.SIGTERM)]
-
-
-def test_each_worker_keeps_start_up_objects_out_of_garbage_collection() -> None:
-    load_config()["post_worker_init"](SimpleNamespace(wsgi=None))
-    frozen = gc.get_freeze_count()
-    gc.unfreeze()
-
-    assert frozen > 0

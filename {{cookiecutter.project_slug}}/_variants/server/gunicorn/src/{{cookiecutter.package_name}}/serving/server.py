@@ -1,0 +1,27 @@
+"""`python -m {{ cookiecutter.package_name }}`: Gunicorn managing Uvicorn workers, configured by gunicorn_conf.py.
+
+It checks the settings once (one line per bad one, exit 2), then becomes
+`gunicorn --config python:{{ cookiecutter.package_name }}.serving.gunicorn_conf` in the same process, so that
+systemd's and Docker's signals reach Gunicorn's master directly.
+"""
+
+import argparse
+import os
+import sys
+
+from {{ cookiecutter.package_name }}.settings import load_settings_or_exit
+
+CONFIG = "python:{{ cookiecutter.package_name }}.serving.gunicorn_conf"
+
+
+def gunicorn_command(*, reload: bool = False) -> list[str]:
+    return [sys.executable, "-m", "gunicorn", "--config", CONFIG, *(["--reload"] if reload else [])]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m {{ cookiecutter.package_name }}", description="Serve the app.")
+    parser.add_argument("--reload", action="store_true", help="restart workers on code changes (development)")
+    reload = parser.parse_args().reload
+    load_settings_or_exit()
+    command = gunicorn_command(reload=reload)
+    os.execv(command[0], command)  # noqa: S606  # nosec B606  # a fixed command, no shell

@@ -1,0 +1,51 @@
+"""`python -m {{ cookiecutter.package_name }}`: Uvicorn, through `uvicorn.run()` and its documented options, all from the settings."""
+
+import argparse
+import logging
+import signal
+from types import FrameType
+from typing import Any
+
+import uvicorn
+
+from {{ cookiecutter.package_name }}.serving.logging_config import logging_config
+from {{ cookiecutter.package_name }}.settings import Settings, load_settings_or_exit
+
+
+def uvicorn_options(settings: Settings) -> dict[str, Any]:
+    return {
+        "host": settings.host,
+        "port": settings.port,
+        "workers": settings.web_concurrency,  # more than 1: Uvicorn's supervisor restarts dead workers
+        "timeout_worker_healthcheck": 30,  # Uvicorn's 5 s aborts SIGHUP restarts on a busy host
+        "proxy_headers": True,
+        "forwarded_allow_ips": settings.forwarded_allow_ips,
+        "timeout_keep_alive": settings.keep_alive_timeout,
+        "timeout_graceful_shutdown": settings.graceful_timeout,  # Uvicorn's default: wait forever
+        "h11_max_incomplete_event_size": settings.max_header_bytes,
+        "log_config": logging_config(settings),
+        "log_level": settings.log_level,
+        "access_log": False,  # the app writes it, with the request id
+        "server_header": False,
+    }
+
+
+def exit_successfully(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(0)  # a requested stop is a success, not death by the signal Uvicorn re-raises
+
+
+def keep_serving_on_reload(signum: int, frame: FrameType | None) -> None:
+    logging.getLogger("uvicorn.error").warning("SIGHUP ignored: one Uvicorn process cannot reload (WEB_CONCURRENCY=1)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m {{ cookiecutter.package_name }}", description="Serve the app.")
+    parser.add_argument("--reload", action="store_true", help="restart on changes in src/ (development; one process)")
+    reload = parser.parse_args().reload
+    settings = load_settings_or_exit()
+    # With workers, Uvicorn's supervisor installs its own handlers (SIGHUP: a rolling restart).
+    signal.signal(signal.SIGTERM, exit_successfully)
+    signal.signal(signal.SIGINT, exit_successfully)
+    signal.signal(signal.SIGHUP, keep_serving_on_reload)
+    options = uvicorn_options(settings) | ({"reload": True, "reload_dirs": ["src"]} if reload else {})
+    uvicorn.run("{{ cookiecutter.package_name }}.main:app", **options)
