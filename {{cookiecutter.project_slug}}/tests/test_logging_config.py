@@ -125,12 +125,6 @@ def test_log_format_setting_picks_the_formatter() -> None:
     assert config["formatters"]["default"]["()"] is JsonFormatter
 
 
-def test_server_access_loggers_are_silenced() -> None:
-    loggers = logging_config(Settings(_env_file=None))["loggers"]
-
-    assert loggers["uvicorn.access"]["handlers"] == []
-
-
 def test_access_log_is_off_by_setting(caplog: pytest.LogCaptureFixture) -> None:
     with (
         TestClient(create_app(Settings(_env_file=None, access_log=False))) as quiet,

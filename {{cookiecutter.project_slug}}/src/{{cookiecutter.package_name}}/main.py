@@ -37,8 +37,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(root.router)
     app.include_router(health.router)
 
-    # add_middleware wraps what is there: the last added runs first on a request.
-    # The service's body limit; a route's own `max_body_size` overrides it, larger or smaller.
+    # The last added runs first. The body limit: a route's own `max_body_size` overrides it, larger or smaller.
     app.add_middleware(RequestBodyLimitMiddleware, max_body_size=settings.max_body_bytes)
     if settings.cors_origins:
         app.add_middleware(

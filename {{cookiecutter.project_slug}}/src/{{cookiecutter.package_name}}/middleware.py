@@ -25,16 +25,13 @@ SECURITY_HEADERS = (  # on every response: no MIME sniffing, no framing (OWASP's
     (b"content-security-policy", b"frame-ancestors 'none'"),
 )
 ACCESS_FORMAT = '%s "%s %s HTTP/%s" %d %.1fms'  # client "METHOD target HTTP/version" status duration
-BODY_HEADERS = (b"content-length", b"transfer-encoding")
 
 
 class RequestContextMiddleware:
-    """The request id and security headers on every response, an unhandled error's 500 included (FastAPI's
-    handler is outside); the access log line."""
+    """Request id and security headers on every response, an unhandled error's 500 included; the access line."""
 
     def __init__(self, app: ASGIApp, *, access_log: bool, tracing: bool, debug: bool) -> None:
-        self.app, self.access_log, self.tracing = app, access_log, tracing
-        self.debug = debug  # re-raise, so that FastAPI shows the traceback page
+        self.app, self.access_log, self.tracing, self.debug = app, access_log, tracing, debug  # debug: re-raise
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -81,8 +78,7 @@ def log_access(scope: Scope, status: int, seconds: float) -> None:
     """One line per request; JSON logs write each of its values as a field (serving/logging_config.py)."""
     if access_logger.isEnabledFor(logging.INFO):
         client = scope["client"][0] if scope.get("client") else "-"
-        # The target as sent, percent-encoded as Uvicorn's own access log writes it (a decoded %20 or %22
-        # would shift the fields of a text line); the log's formatter escapes any control character.
+        # The target as sent (percent-encoded, as Uvicorn logs it): a decoded %20 or %22 would shift text fields.
         target = scope.get("raw_path", b"").decode("latin-1") or scope["path"]
         if scope["query_string"]:
             target += "?" + scope["query_string"].decode("latin-1")
@@ -94,8 +90,7 @@ def log_access(scope: Scope, status: int, seconds: float) -> None:
 
 class InFlightLimitMiddleware:
     """503 at once past `limit` requests in flight in this worker, but for the probes. A request with a body
-    counts once its body is in: slow uploads (the edge buffers them; served directly they trickle) do not
-    crowd out the others."""
+    counts once its body is in: slow uploads (served directly; the edge buffers them) crowd no one out."""
 
     def __init__(self, app: ASGIApp, *, limit: int) -> None:
         self.app, self.limit = app, limit
@@ -112,27 +107,18 @@ class InFlightLimitMiddleware:
                 self.refused, self.next_report = 0, now + 10
             await JSONResponse({"detail": "Service Unavailable"}, 503, {"connection": "close"})(scope, receive, send)
             return
-        counted = False
-
-        def count() -> None:
-            nonlocal counted
-            if not counted:
-                counted, self.in_flight = True, self.in_flight + 1
+        counted = not any(name in {b"content-length", b"transfer-encoding"} for name, _ in scope["headers"])
+        self.in_flight += counted
 
         async def receive_then_count() -> Message:
+            nonlocal counted
             message = await receive()
-            if not message.get("more_body", False):  # the body is in, or the client left
-                count()
+            if not counted and not message.get("more_body", False):  # the body is in, or the client left
+                counted, self.in_flight = True, self.in_flight + 1
             return message
 
-        async def send_then_count(message: Message) -> None:
-            count()  # an answer begun before the body was read
-            await send(message)
-
-        if not any(name in BODY_HEADERS for name, _ in scope["headers"]):
-            count()
         try:
-            await self.app(scope, receive_then_count, send_then_count)
+            await self.app(scope, receive if counted else receive_then_count, send)
         finally:
             self.in_flight -= counted
 

@@ -1,5 +1,4 @@
-"""Every setting, read once from the environment (and an optional .env file). Names start with
-ENV_PREFIX, except HOST, PORT and WEB_CONCURRENCY; `.env.example` says what each one means."""
+"""Every setting, from the environment or .env; names start with ENV_PREFIX but HOST, PORT, WEB_CONCURRENCY (.env.example)."""
 
 import ipaddress
 import sys
@@ -43,7 +42,6 @@ class Settings(BaseSettings):
     cors_allow_credentials: bool = False
 
     max_body_bytes: int = Field(default=1_048_576, ge=0)
-    max_header_bytes: int = Field(default=32_768, ge=1_024, le=1_048_576)
     limit_concurrency: int = Field(default=1_000, ge=0)
 
     @field_validator("allowed_hosts", "cors_origins", mode="before")

@@ -4,6 +4,7 @@ import json
 import logging
 import re
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from opentelemetry import trace
@@ -17,10 +18,7 @@ TEXT_FORMAT = "%(asctime)s %(levelname)s [%(name)s] [%(request_id)s] %(message)s
 CONTROLS = re.compile(
     "[\x00-\x1f\x7f-\x9f\xad\u0600-\u0605\u061c\u06dd\u070f\u180e\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff\ufff9-\ufffb]"
 )
-
-
-def escape(text: str) -> str:
-    return CONTROLS.sub(lambda match: match.group().encode("unicode_escape").decode("ascii"), text)
+escape = partial(CONTROLS.sub, lambda match: match.group().encode("unicode_escape").decode("ascii"))
 
 
 class RequestIdFilter(logging.Filter):
@@ -77,7 +75,6 @@ def logging_config(settings: Settings) -> dict[str, Any]:
         "loggers": {
             # The servers' lines through the same handler, once; their access logs off (the app's has the ids).
             "uvicorn": {"handlers": ["stderr"], "level": level, "propagate": False},
-            "uvicorn.access": {"handlers": [], "propagate": False},
 {%- if cookiecutter.server == "gunicorn" %}
             "gunicorn.error": {"handlers": ["stderr"], "level": level, "propagate": False},
             "gunicorn.access": {"handlers": [], "propagate": False},

@@ -57,6 +57,7 @@ def test_workers_are_uvicorn_workers_with_the_settings_limits() -> None:
     assert config["worker_class"].endswith(".Worker")
     assert config["Worker"].CONFIG_KWARGS["timeout_graceful_shutdown"] == config["settings"].graceful_timeout
     assert config["Worker"].CONFIG_KWARGS["server_header"] is False
+    assert config["Worker"].CONFIG_KWARGS["access_log"] is False  # the app writes it, with the request id
 
 
 @pytest.fixture

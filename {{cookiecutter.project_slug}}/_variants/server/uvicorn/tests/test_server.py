@@ -1,9 +1,8 @@
-import logging
 import signal
 
 import pytest
 
-from {{ cookiecutter.package_name }}.serving.server import exit_successfully, keep_serving_on_reload, uvicorn_options
+from {{ cookiecutter.package_name }}.serving.server import exit_successfully, uvicorn_options
 from {{ cookiecutter.package_name }}.settings import Settings
 
 
@@ -50,10 +49,3 @@ def test_a_requested_stop_exits_0() -> None:
         exit_successfully(signal.SIGTERM, None)
 
     assert stopped.value.code == 0
-
-
-def test_a_reload_signal_to_a_single_process_is_logged_and_survived(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.WARNING):
-        keep_serving_on_reload(signal.SIGHUP, None)
-
-    assert "SIGHUP ignored" in caplog.text

@@ -23,9 +23,9 @@ class Worker(UvicornWorker):  # type: ignore[misc]  # base class is untyped
 
     CONFIG_KWARGS: ClassVar[dict[str, Any]] = {
         **UvicornWorker.CONFIG_KWARGS,
-        "h11_max_incomplete_event_size": settings.max_header_bytes,
         "timeout_graceful_shutdown": settings.graceful_timeout,
         "server_header": False,
+        "access_log": False,  # the app writes it, with the request id
     }
 
 

@@ -1,7 +1,6 @@
 """`python -m {{ cookiecutter.package_name }}`: Uvicorn, through `uvicorn.run()` and its documented options, all from the settings."""
 
 import argparse
-import logging
 import signal
 from types import FrameType
 from typing import Any
@@ -22,7 +21,6 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
         "forwarded_allow_ips": settings.forwarded_allow_ips,
         "timeout_keep_alive": settings.keep_alive_timeout,
         "timeout_graceful_shutdown": settings.graceful_timeout,  # Uvicorn's default: wait forever
-        "h11_max_incomplete_event_size": settings.max_header_bytes,
         "log_config": logging_config(settings),
         "log_level": settings.log_level,
         "access_log": False,  # the app writes it, with the request id
@@ -34,10 +32,6 @@ def exit_successfully(signum: int, frame: FrameType | None) -> None:
     raise SystemExit(0)  # a requested stop is a success, not death by the signal Uvicorn re-raises
 
 
-def keep_serving_on_reload(signum: int, frame: FrameType | None) -> None:
-    logging.getLogger("uvicorn.error").warning("SIGHUP ignored: one Uvicorn process cannot reload (WEB_CONCURRENCY=1)")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m {{ cookiecutter.package_name }}", description="Serve the app.")
     parser.add_argument("--reload", action="store_true", help="restart on changes in src/ (development; one process)")
@@ -46,6 +40,6 @@ def main() -> None:
     # With workers, Uvicorn's supervisor installs its own handlers (SIGHUP: a rolling restart).
     signal.signal(signal.SIGTERM, exit_successfully)
     signal.signal(signal.SIGINT, exit_successfully)
-    signal.signal(signal.SIGHUP, keep_serving_on_reload)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)  # one process (WEB_CONCURRENCY=1) has nothing to restart
     options = uvicorn_options(settings) | ({"reload": True, "reload_dirs": ["src"]} if reload else {})
     uvicorn.run("{{ cookiecutter.package_name }}.main:app", **options)
