@@ -78,13 +78,9 @@ class MetricsMiddleware:
 
 
 def route_template(scope: Scope) -> str:
-    """The matched route's path template; "unmatched" for every path no route matched.
-
-    The router sets scope["route"] to the route as its router declared it: without the prefixes
-    include_router() adds (fastapi/fastapi#16051). They are the part of the path before the route's
-    own; a prefix's parameters, in scope["path_params"], are put back as {name}. When that cannot be
-    done exactly, the route's own template is the label: never a value a client chose.
-    """
+    """The matched route's path template, else "unmatched". scope["route"] lacks the prefixes of
+    include_router() (fastapi/fastapi#16051): they are the path before the route's own, with their
+    parameters (in path_params) put back as {name}; if that cannot be exact, the route's own template."""
     route = scope.get("route")
     own = getattr(route, "path", None)
     if not isinstance(own, str):
@@ -157,7 +153,6 @@ def endpoint(host: str, port: int) -> Iterator[None]:
 
 
 def forget(pid: int) -> None:
-    """A worker is gone: its requests no longer count as in flight (its counts still do)."""
     if FOLDER in os.environ:
         mark_process_dead(pid)  # type: ignore[no-untyped-call]  # untyped
 

@@ -66,9 +66,8 @@ def worker_int(worker: Any) -> None:
 
 
 def when_ready(server: Any) -> None:
-    """The master serves the metrics: the sum of its workers' files."""
     if settings.metrics_port:
-        metrics.serve(settings.host, settings.metrics_port)
+        metrics.serve(settings.host, settings.metrics_port)  # from the master: the sum of its workers' files
 
 
 def child_exit(server: Any, worker: Any) -> None:
