@@ -141,6 +141,8 @@ class Observed:
     in_flight_after_kill: float = -1.0
     victim_files_before_kill: list[str] = field(default_factory=list)
     victim_files_after_kill: list[str] = field(default_factory=list)
+    all_requests_before_kill: float = 0.0
+    all_requests_after_kill: float = -1.0
     unmatched_answers: int = 0
     route_values: set[str] = field(default_factory=set)
     folder_during_run: bool = False
@@ -189,12 +191,17 @@ def json_lines(log: str) -> Iterator[dict[str, Any]]:
             yield json.loads(line)
 
 
+def all_requests(text: str) -> float:
+    """http_requests_total summed over every series."""
+    return sum(value for _, value in samples(text, "http_requests_total"))
+
+
 def in_flight(port: int) -> float:
     return sum(value for _, value in samples(scrape(port), "http_requests_in_flight"))
 
 
 def access_lines(log: str, path: str) -> int:
-    return sum(line.get("path") == path for line in json_lines(log))
+    return sum(line.get("target") == path for line in json_lines(log))
 
 
 def stop(server: LiveServer) -> None:
@@ -245,13 +252,20 @@ def observed(
         slow, _ = start_slow_request(server.get, server.log, SLOW_SECONDS)
         inodes = established_socket_inodes(server.port)
         (victim,) = [pid for pid in workers if connections_held(pid, inodes)]
+        # It has counted requests too (their counter file exists), else requests go to both until it has.
+        extra = 0
+        while "counter" not in files_of(folder, victim) and extra < 1000:
+            assert server.get("/readyz")[0] == 200
+            extra += 1
         seen.before_kill = requests_to_root(scrape(metrics_port))
+        seen.all_requests_before_kill = all_requests(scrape(metrics_port))
         seen.in_flight_before_kill = in_flight(metrics_port)
         seen.victim_files_before_kill = files_of(folder, victim)
         os.kill(victim, signal.SIGKILL)
         server.wait_for_workers(WORKERS, without={victim})
         slow.join(timeout=10)
         seen.after_kill = requests_to_root(scrape(metrics_port))
+        seen.all_requests_after_kill = all_requests(scrape(metrics_port))
         with contextlib.suppress(AssertionError):  # a failed wait leaves the last value to the test
             wait_until(lambda: in_flight(metrics_port) == 0, 10, "no request in flight")
         seen.in_flight_after_kill = in_flight(metrics_port)
@@ -329,6 +343,10 @@ def test_the_worker_to_kill_wrote_counts_and_a_request_in_flight(observed: Obser
 
 def test_a_killed_workers_counter_files_stay_and_its_in_flight_file_goes(observed: Observed) -> None:
     assert observed.victim_files_after_kill == ["counter", "histogram"]
+
+
+def test_the_total_over_every_series_does_not_drop_when_a_worker_is_killed(observed: Observed) -> None:
+    assert observed.all_requests_after_kill >= observed.all_requests_before_kill > 0
 
 
 def test_ten_thousand_unmatched_paths_add_one_label_value(observed: Observed) -> None:
