@@ -115,7 +115,8 @@ class LiveProcessesCollector(Collector):
         for pid in sorted(pids):
             for family in ProcessCollector(pid=partial(int, pid), registry=None).collect():
                 merged = families.setdefault(family.name, Metric(family.name, family.documentation, family.type))
-                merged.samples += [sample._replace(labels={"pid": str(pid)}) for sample in family.samples]
+                for sample in family.samples:
+                    merged.add_sample(sample.name, {"pid": str(pid)}, sample.value)
         yield from families.values()
 
 
