@@ -13,6 +13,9 @@ from {{ cookiecutter.package_name }}.middleware import (
     RequestContextMiddleware,
 )
 from {{ cookiecutter.package_name }}.routers import health, root
+{%- if cookiecutter.metrics == "yes" %}
+from {{ cookiecutter.package_name }}.serving.metrics import MetricsMiddleware
+{%- endif %}
 from {{ cookiecutter.package_name }}.settings import Settings, get_settings
 
 # FastAPI's OpenTelemetry instrumentation, off unless settings.telemetry: docs/observability.md.
@@ -54,6 +57,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(
         RequestContextMiddleware, access_log=settings.access_log, tracing=settings.telemetry, debug=settings.debug
     )
+{%- if cookiecutter.metrics == "yes" %}
+    if settings.metrics_port:  # outermost: every answer counts, those of the middleware above included
+        app.add_middleware(MetricsMiddleware)
+{%- endif %}
     return app
 
 

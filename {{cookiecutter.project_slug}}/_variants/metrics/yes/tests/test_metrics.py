@@ -1,11 +1,15 @@
 """The metrics middleware and endpoint (serving/metrics.py), in this process; the template's live tests
-check the sums over several workers on each runner."""
+check the sums over several workers with each server."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
+import subprocess
+import sys
 import urllib.request
+from pathlib import Path
 
 import pytest
 from fastapi import APIRouter, FastAPI
@@ -15,7 +19,7 @@ from pydantic import ValidationError
 from starlette.types import Message, Receive, Scope, Send
 
 from {{ cookiecutter.package_name }}.main import create_app
-from {{ cookiecutter.package_name }}.serving.metrics import MetricsMiddleware, serve
+from {{ cookiecutter.package_name }}.serving.metrics import LiveProcessesCollector, MetricsMiddleware, serve
 from {{ cookiecutter.package_name }}.settings import Settings
 
 
@@ -37,6 +41,8 @@ def items_app() -> FastAPI:
     app = FastAPI()
     app.include_router(api)
     app.include_router(items, prefix="/v2")
+    app.include_router(items, prefix="/users/{user_id}")
+    app.include_router(items, prefix="/shop{number}")
     return app
 
 
@@ -60,6 +66,24 @@ def test_a_router_included_twice_is_counted_under_each_prefix(client: TestClient
     client.get("/v2/items/1")
 
     assert requests_total("GET", "/v2/items/{item_id}", "200") == before + 1
+
+
+def test_a_parameter_of_an_include_prefix_is_put_back_as_its_name(client: TestClient) -> None:
+    before = requests_total("GET", "/users/{user_id}/items/{item_id}", "200")
+
+    client.get("/users/7/items/1")
+    client.get("/users/8/items/1")
+
+    assert requests_total("GET", "/users/{user_id}/items/{item_id}", "200") == before + 2
+
+
+def test_a_parameter_inside_a_segment_of_a_prefix_never_becomes_a_label_value(client: TestClient) -> None:
+    before = requests_total("GET", "/items/{item_id}", "200")
+
+    client.get("/shop1/items/1")
+
+    assert requests_total("GET", "/items/{item_id}", "200") == before + 1
+    assert requests_total("GET", "/shop1/items/{item_id}", "200") == 0
 
 
 def test_a_failed_validation_counts_under_the_route(client: TestClient) -> None:
@@ -111,11 +135,38 @@ def test_fastapi_still_leaves_the_include_prefix_out_of_the_matched_route() -> N
 
 
 def test_the_shipped_app_is_counted() -> None:
-    with TestClient(MetricsMiddleware(create_app())) as client:
+    with TestClient(create_app(Settings(_env_file=None))) as client:
         before = requests_total("GET", "/", "200")
         client.get("/")
 
         assert requests_total("GET", "/", "200") == before + 1
+
+
+def test_metrics_port_0_adds_no_middleware() -> None:
+    app = create_app(Settings(_env_file=None, metrics_port=0))
+
+    assert "MetricsMiddleware" not in [getattr(middleware.cls, "__name__", "") for middleware in app.user_middleware]
+
+
+WORKER = """
+from {{ cookiecutter.package_name }}.serving.metrics import IN_FLIGHT, REQUESTS
+REQUESTS.labels("GET", "/", 200).inc(3)
+IN_FLIGHT.inc()
+"""
+
+
+def test_a_dead_workers_counts_stay_and_its_requests_in_flight_do_not(tmp_path: Path) -> None:
+    """A process writes its values in the folder and dies with a request in flight."""
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    subprocess.run([sys.executable, "-c", WORKER], env=env, check=True)  # noqa: S603  # this interpreter
+    values = {
+        (sample.name, sample.labels.get("route")): sample.value
+        for family in LiveProcessesCollector(str(tmp_path)).collect()
+        for sample in family.samples
+    }
+
+    assert values[("http_requests_total", "/")] == 3
+    assert values.get(("http_requests_in_flight", None), 0) == 0
 
 
 def test_the_endpoint_serves_the_metrics_in_prometheus_text() -> None:

@@ -1,22 +1,22 @@
 """Prometheus metrics of the HTTP traffic, summed over the workers, on their own port.
 
-Each worker counts its requests (MetricsMiddleware). One process serves the metrics from a thread:
-the server itself when alone, else the workers' supervisor (Uvicorn's, or Gunicorn's master), which
-sums the files each worker writes in PROMETHEUS_MULTIPROC_DIR, a folder made new for each run.
-docs/observability.md says what each series means and what it costs.
+Each process that serves requests counts them (MetricsMiddleware, added by main.create_app). With
+workers, each writes its values to files of its own in PROMETHEUS_MULTIPROC_DIR, a folder server.py
+makes new for each run before anything imports prometheus_client (which reads it at import); the
+process that started them (Uvicorn's supervisor, Gunicorn's master) sums the files at each scrape.
+Alone, a process serves its own values from memory. docs/observability.md says what each series means.
 """
 
 import os
+import re
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
-from typing import Any
 
-from fastapi.routing import iter_route_contexts
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 from prometheus_client.metrics_core import Metric
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
@@ -25,14 +25,15 @@ from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 FOLDER = "PROMETHEUS_MULTIPROC_DIR"
-FOLDER_PREFIX = "metrics-"  # in the temporary folder (/tmp: a tmpfs in the container)
+FOLDER_PREFIX = "metrics-"  # server.py makes it in the temporary folder (/tmp: a tmpfs in the container)
 # Other methods (HTTP allows any token) share one label value, as in OpenTelemetry.
 METHODS = frozenset({"CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "QUERY", "TRACE"})
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 REQUESTS = Counter("http_requests", "HTTP requests answered.", ["method", "route", "status"])
 DURATION = Histogram("http_request_duration_seconds", "Time to answer.", ["method", "route"], buckets=BUCKETS)
-# Summed over the live workers only: mark_process_dead() drops a dead worker's.
+# Summed over the live processes only: a dead one's is dropped (mark_process_dead).
 IN_FLIGHT = Gauge("http_requests_in_flight", "HTTP requests being answered.", multiprocess_mode="livesum")
+PARAMETER = re.compile(r"{(\w+)(?::\w+)?}")  # a path template's {name} or {name:convertor}
 
 
 class MetricsMiddleware:
@@ -41,7 +42,6 @@ class MetricsMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
         self.series: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}  # labels() costs as much as inc()
-        self.templates: dict[int, Any] | None = None  # route id: its template, or its contexts if included twice
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -68,7 +68,7 @@ class MetricsMiddleware:
 
     def count(self, scope: Scope, status: int, started: float) -> bool:
         IN_FLIGHT.dec()
-        key = (scope["method"] if scope["method"] in METHODS else "_OTHER", self.route(scope), status)
+        key = (scope["method"] if scope["method"] in METHODS else "_OTHER", route_template(scope), status)
         series = self.series.get(key)
         if series is None:
             series = self.series[key] = (REQUESTS.labels(*key), DURATION.labels(*key[:2]))
@@ -76,49 +76,65 @@ class MetricsMiddleware:
         series[1].observe(time.perf_counter() - started)
         return True
 
-    def route(self, scope: Scope) -> str:
-        """The matched route's path template; "unmatched" for every path no route matched. A route
-        of a router included with a prefix is in the scope without it (fastapi/fastapi#16051): its
-        full template is looked up with FastAPI's public iter_route_contexts(), by the path when the
-        router is included twice. Delete the lookup once scope["route"].path_format has the prefix."""
-        route = scope.get("route")
-        if route is None:
-            return "unmatched"
-        if self.templates is None:
-            found: dict[int, list[Any]] = {}
-            for context in iter_route_contexts(getattr(self.app, "routes", [])):
-                found.setdefault(id(context.original_route), []).append(context)
-            self.templates = {key: one[0].path_format if len(one) == 1 else one for key, one in found.items()}
-        template = self.templates.get(id(route), route.path_format)
-        if isinstance(template, list):
-            path = scope["path"].removeprefix(scope.get("root_path", ""))
-            template = next((c.path_format for c in template if c.path_regex.match(path)), route.path_format)
-        return str(template)
+
+def route_template(scope: Scope) -> str:
+    """The matched route's path template, else "unmatched". scope["route"] lacks the prefixes of
+    include_router() (fastapi/fastapi#16051): they are the path before the route's own, with their
+    parameters (in path_params) put back as {name}; if that cannot be exact, the route's own template."""
+    route = scope.get("route")
+    own = getattr(route, "path", None)
+    if not isinstance(own, str):
+        return "unmatched"
+    params = {name: str(value) for name, value in scope.get("path_params", {}).items()}
+    tail = PARAMETER.sub(lambda match: params.get(match[1], match[0]), own)
+    path = scope["path"]
+    if path == tail or not path.endswith(tail):
+        return own
+    names = {value: name for name, value in params.items() if name not in PARAMETER.findall(own)}
+    prefix = ["{" + names[segment] + "}" if segment in names else segment for segment in path[: -len(tail)].split("/")]
+    if len(names) > sum(segment.startswith("{") for segment in prefix):
+        return own  # a parameter inside a segment, or two with one value
+    return "/".join(prefix) + own
 
 
-class ProcessesCollector(Collector):
-    """The standard process metrics (CPU, memory, open files) of this process and each worker, by pid."""
+class LiveProcessesCollector(Collector):
+    """The sum of the files in `folder`, after dropping the in-flight values of the processes that
+    wrote there and are gone; and the standard process metrics (CPU, memory) of each live one, by pid."""
 
-    def __init__(self, worker_pids: Callable[[], Collection[int]]) -> None:
-        self.worker_pids = worker_pids
+    def __init__(self, folder: str) -> None:
+        self.folder = folder
+        self.files = MultiProcessCollector(None, path=folder)  # type: ignore[no-untyped-call]  # untyped
 
     def collect(self) -> Iterator[Metric]:
+        pids = {int(file.stem.rsplit("_", 1)[1]) for file in Path(self.folder).glob("*_*.db")}
+        for pid in [pid for pid in pids if not is_alive(pid)]:
+            mark_process_dead(pid, self.folder)  # type: ignore[no-untyped-call]  # untyped
+            pids.discard(pid)
+        yield from self.files.collect()  # type: ignore[no-untyped-call]  # untyped
         families: dict[str, Metric] = {}
-        for pid in (os.getpid(), *self.worker_pids()):
+        for pid in sorted(pids):
             for family in ProcessCollector(pid=partial(int, pid), registry=None).collect():
                 merged = families.setdefault(family.name, Metric(family.name, family.documentation, family.type))
-                merged.samples += [sample._replace(labels={"pid": str(pid)}) for sample in family.samples]
+                for sample in family.samples:
+                    merged.add_sample(sample.name, {"pid": str(pid)}, sample.value)
         yield from families.values()
 
 
-def serve(host: str, port: int, worker_pids: Callable[[], Collection[int]] | None = None) -> Callable[[], None]:
-    """Serve the metrics on a thread of this process: with worker_pids, the workers' sum from their
-    files (in the folder FOLDER names), else this process's own. Returns the function that stops it."""
+def is_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except OSError:  # none, or another user's: a pid used again
+        return False
+    return True
+
+
+def serve(host: str, port: int) -> Callable[[], None]:
+    """Serve the metrics from a thread of this process: the sum of the folder's files when FOLDER
+    is set, else this process's own. Returns the function that stops serving."""
     registry = REGISTRY
-    if worker_pids is not None:
+    if FOLDER in os.environ:
         registry = CollectorRegistry()
-        MultiProcessCollector(registry)  # type: ignore[no-untyped-call]  # untyped; raises without FOLDER
-        registry.register(ProcessesCollector(worker_pids))
+        registry.register(LiveProcessesCollector(os.environ[FOLDER]))
     try:
         server, _ = start_http_server(port, host, registry)
     except OSError as error:
@@ -127,28 +143,23 @@ def serve(host: str, port: int, worker_pids: Callable[[], Collection[int]] | Non
 
 
 @contextmanager
-def endpoint(host: str, port: int, worker_pids: Callable[[], Collection[int]] | None = None) -> Iterator[None]:
-    """serve() while the block runs (port 0: no metrics); with worker_pids, in a new folder, set
-    before the block starts the workers."""
-    if port and worker_pids is not None:
-        os.environ[FOLDER] = tempfile.mkdtemp(prefix=FOLDER_PREFIX)
-    stop = serve(host, port, worker_pids) if port else None
+def endpoint(host: str, port: int) -> Iterator[None]:
+    """serve() while the block runs, then remove_folder()."""
+    stop = serve(host, port)
     try:
         yield
     finally:
-        if stop:
-            stop()
+        stop()
         remove_folder()
 
 
-def forget_worker(pid: int) -> None:
-    """A worker is gone: its requests no longer count as in flight (its counts still do)."""
+def forget(pid: int) -> None:
     if FOLDER in os.environ:
-        mark_process_dead(pid)  # type: ignore[no-untyped-call]
+        mark_process_dead(pid)  # type: ignore[no-untyped-call]  # untyped
 
 
 def remove_folder() -> None:
-    """Remove this run's folder: one the server made, never one a user set."""
+    """Remove this run's folder: one server.py made, never one a user set."""
     folder = Path(os.environ.pop(FOLDER, ""))
     if folder.name.startswith(FOLDER_PREFIX) and folder.parent == Path(tempfile.gettempdir()):
         shutil.rmtree(folder, ignore_errors=True)

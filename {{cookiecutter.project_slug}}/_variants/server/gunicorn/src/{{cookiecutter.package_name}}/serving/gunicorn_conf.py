@@ -11,7 +11,9 @@ import sys
 from typing import Any, ClassVar
 
 from uvicorn_worker import UvicornWorker  # type: ignore[import-untyped]  # no type hints shipped
-
+{% if cookiecutter.metrics == "yes" %}
+from {{ cookiecutter.package_name }}.serving import metrics  # after server.py set PROMETHEUS_MULTIPROC_DIR
+{%- endif %}
 from {{ cookiecutter.package_name }}.serving.logging_config import logging_config
 from {{ cookiecutter.package_name }}.settings import load_settings_or_exit
 
@@ -60,3 +62,18 @@ def on_starting(server: Any) -> None:
 def worker_int(worker: Any) -> None:
     # Gunicorn's reloader (`make dev`) calls this when a file changed; a Uvicorn worker stops on SIGTERM.
     os.kill(worker.pid, signal.SIGTERM)
+{%- if cookiecutter.metrics == "yes" %}
+
+
+def when_ready(server: Any) -> None:
+    if settings.metrics_port:
+        metrics.serve(settings.host, settings.metrics_port)  # from the master: the sum of its workers' files
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    metrics.forget(worker.pid)  # its requests no longer count as in flight (its counts still do)
+
+
+def on_exit(server: Any) -> None:
+    metrics.remove_folder()
+{%- endif %}

@@ -1,7 +1,14 @@
 """`python -m {{ cookiecutter.package_name }}`: Uvicorn, through `uvicorn.run()` and its documented options, all from the settings."""
 
 import argparse
+{%- if cookiecutter.metrics == "yes" %}
+import contextlib
+import os
+{%- endif %}
 import signal
+{%- if cookiecutter.metrics == "yes" %}
+import tempfile
+{%- endif %}
 from types import FrameType
 from typing import Any
 
@@ -42,4 +49,17 @@ def main() -> None:
     signal.signal(signal.SIGINT, exit_successfully)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)  # one process (WEB_CONCURRENCY=1) has nothing to restart
     options = uvicorn_options(settings) | ({"reload": True, "reload_dirs": ["src"]} if reload else {})
+{%- if cookiecutter.metrics == "yes" %}
+    metrics: contextlib.AbstractContextManager[None] = contextlib.nullcontext()
+    if settings.metrics_port:
+        if settings.web_concurrency > 1 or reload:  # workers: each writes files there, this process sums them
+            os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="metrics-")
+        # Imported only now: prometheus_client reads PROMETHEUS_MULTIPROC_DIR at import.
+        from {{ cookiecutter.package_name }}.serving.metrics import endpoint  # noqa: PLC0415
+
+        metrics = endpoint(settings.host, settings.metrics_port)
+    with metrics:
+        uvicorn.run("{{ cookiecutter.package_name }}.main:app", **options)
+{%- else %}
     uvicorn.run("{{ cookiecutter.package_name }}.main:app", **options)
+{%- endif %}
