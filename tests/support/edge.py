@@ -24,11 +24,18 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.support.live_server import LOOPBACK, free_port, wait_until
+from tests.support.live_server import LOOPBACK, free_port, wait_until, wrk_command
 
 NGINX = "/usr/sbin/nginx"
 NGINX_MISSING = "nginx is not installed: sudo apt-get install nginx-light (Debian, Ubuntu)"
 DEBIAN_WORKER_CONNECTIONS = 768  # Debian's /etc/nginx/nginx.conf
+
+
+def https_wrk_command(port: int, path: str = "/", **options: float) -> list[str]:
+    """live_server.wrk_command (its loopback-only check, its options) for the same URL over HTTPS."""
+    command = wrk_command(f"http://{LOOPBACK}:{port}{path}", **options)  # type: ignore[arg-type]
+    assert command[-1] == f"http://{LOOPBACK}:{port}{path}", command
+    return [*command[:-1], f"https://{LOOPBACK}:{port}{path}"]
 
 
 def nginx_installed() -> bool:
@@ -65,7 +72,9 @@ def upstream_at(site: str, port: int) -> str:
 
 def certificate_at(site: str, certificate: Path, key: Path) -> str:
     """certbot's fullchain.pem and privkey.pem -> the test's self-signed certificate and its key."""
-    site = _replace(site, r"^(\s*ssl_certificate )/etc/letsencrypt/live/[^/]+/fullchain\.pem;", rf"\g<1>{certificate};", 1)
+    site = _replace(
+        site, r"^(\s*ssl_certificate )/etc/letsencrypt/live/[^/]+/fullchain\.pem;", rf"\g<1>{certificate};", 1
+    )
     return _replace(site, r"^(\s*ssl_certificate_key )/etc/letsencrypt/live/[^/]+/privkey\.pem;", rf"\g<1>{key};", 1)
 
 
@@ -142,7 +151,9 @@ def check_config(config: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(nginx_command(config, "-t"), capture_output=True, text=True, timeout=60, check=False)
 
 
-def prepared_site(project: Path, folder: Path, *, service_port: int, certificate: tuple[Path, Path]) -> tuple[str, int, int]:
+def prepared_site(
+    project: Path, folder: Path, *, service_port: int, certificate: tuple[Path, Path]
+) -> tuple[str, int, int]:
     """The project's site with the machine's changes applied; returns (text, http port, https port)."""
     http_port, https_port = free_port(), free_port()
     while https_port == http_port:
@@ -193,7 +204,9 @@ class Edge:
                 LOOPBACK, self.https_port, timeout=timeout, context=self.tls_context(), source_address=source_address
             )
         else:
-            connection = http.client.HTTPConnection(LOOPBACK, self.http_port, timeout=timeout, source_address=source_address)
+            connection = http.client.HTTPConnection(
+                LOOPBACK, self.http_port, timeout=timeout, source_address=source_address
+            )
         try:
             connection.request(method, path, headers=headers or {})
             response = connection.getresponse()
