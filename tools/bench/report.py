@@ -46,14 +46,18 @@ def per_workers(results: dict[str, Any], key: str, figure: str, base: str) -> di
     return {workers: ratio(results, workers, key, figure, base) for workers in results["load"]}
 
 
-def text(values: dict[int, float]) -> str:
-    return "; ".join(f"{value:.2f} x ({workers} worker{'s' * (workers > 1)})" for workers, value in values.items())
+def text(values: dict[int, float], digits: int = 2) -> str:
+    return "; ".join(
+        f"{value:.{digits}f} x ({workers} worker{'s' * (workers > 1)})" for workers, value in values.items()
+    )
 
 
-def check(name: str, sign: str, limit: float, base: str, values: dict[int, float]) -> tuple[str, str, str, bool]:
+def check(
+    name: str, sign: str, limit: float, base: str, values: dict[int, float], digits: int = 2
+) -> tuple[str, str, str, bool]:
     """A target row over worker counts: every value at least (sign "≥") or at most ("≤") limit x base."""
     met = min(values.values()) >= limit if sign == "≥" else max(values.values()) <= limit
-    return name, f"{sign} {limit} x ({base})", text(values), met
+    return name, f"{sign} {limit} x ({base})", text(values, digits), met
 
 
 def targets(results: dict[str, Any]) -> list[tuple[str, str, str, bool]]:
@@ -68,9 +72,9 @@ def targets(results: dict[str, Any]) -> list[tuple[str, str, str, bool]]:
         rows.append(check(f"{LABELS[shipped]}: p99", "≤", SHIPPED_P99, "b", p99))
         if results["instructions"]:
             count = {1: instructions_ratio(results, off, "a")}
-            rows.append(check(f"{LABELS[off]}: instructions per GET /", "≤", LOG_OFF_INSTRUCTIONS, "a", count))
+            rows.append(check(f"{LABELS[off]}: instructions per GET /", "≤", LOG_OFF_INSTRUCTIONS, "a", count, 3))
             count = {1: instructions_ratio(results, shipped, "b")}
-            rows.append(check(f"{LABELS[shipped]}: instructions per GET /", "≤", SHIPPED_INSTRUCTIONS, "b", count))
+            rows.append(check(f"{LABELS[shipped]}: instructions per GET /", "≤", SHIPPED_INSTRUCTIONS, "b", count, 3))
     cold = {server: statistics.median(times[1:]) for server, times in results["cold_start_s"].items()}
     name = "cold start, `make run` to the first /readyz 200, 1 worker (median)"
     measured = ", ".join(f"{server} {value:.2f} s" for server, value in cold.items())
@@ -203,7 +207,7 @@ def readme_block(results: dict[str, Any]) -> str:
         for key, base in ((f"{server}-shipped", "b"), (f"{server}-log-off", "a")):
             rps = " / ".join(f"{ratio(results, w, key, 'rps', base):.2f}" for w in workers)
             p99 = " / ".join(f"{ratio(results, w, key, 'p99_ms', base):.2f}" for w in workers)
-            count = f"{instructions_ratio(results, key, base):.2f} x ({base})" if results["instructions"] else "n/a"
+            count = f"{instructions_ratio(results, key, base):.3f} x ({base})" if results["instructions"] else "n/a"
             lines.append(f"| {LABELS[key].removeprefix('service, ')} | {rps} x ({base}) | {p99} x ({base}) | {count} |")
     lines += [
         "",
