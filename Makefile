@@ -32,7 +32,7 @@ $(BIN)/.bench-deps: pyproject.toml $(BIN)/.test-deps
 	touch $@
 
 bench: $(BIN)/.bench-deps ## Benchmark the generated service against bare FastAPI (~15 min; docs/performance.md)
-	$(BIN)/python bench/run.py $(BENCH_ARGS)
+	$(BIN)/python -m tools.bench $(BENCH_ARGS)
 
 clean: ## Remove the virtualenv and caches
 	rm -rf $(VENV) .pytest_cache
