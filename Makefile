@@ -27,11 +27,7 @@ test: $(BIN)/.test-deps ## Bakes, hooks, answers, each server x packaging's make
 test-all: $(BIN)/.test-deps ## Every tier: adds load, faults, hostile traffic through the edge, Docker and scanners (what CI runs)
 	$(BIN)/python -m pytest -n $(JOBS) --dist loadgroup
 
-$(BIN)/.bench-deps: pyproject.toml $(BIN)/.test-deps
-	$(BIN)/python -m pip install --quiet --group bench
-	touch $@
-
-bench: $(BIN)/.bench-deps ## Benchmark the generated service against bare FastAPI (~15 min; docs/performance.md)
+bench: $(BIN)/.test-deps ## Benchmark the generated service against bare FastAPI (~15 min; docs/performance.md)
 	$(BIN)/python -m tools.bench $(BENCH_ARGS)
 
 clean: ## Remove the virtualenv and caches
