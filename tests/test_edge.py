@@ -76,7 +76,7 @@ def test_site_passes_nginx_t(packaging: str, tmp_path: Path) -> None:
     project = bake_project(tmp_path / "bake", python_version=HOST_PYTHON, packaging=packaging)
     shipped = site_file(project).read_text()
     upstream = "app" if packaging == "docker" else LOOPBACK
-    assert f"    server {upstream}:8000;" in shipped
+    assert f"    server {upstream}:8000 max_fails=0;" in shipped
     folder = tmp_path / "nginx"
     folder.mkdir()
     site, _, _ = prepared_site(project, folder, service_port=8000, certificate=self_signed_certificate(folder))
