@@ -66,8 +66,8 @@ def listen_on(site: str, http_port: int, https_port: int) -> str:
 
 
 def upstream_at(site: str, port: int) -> str:
-    """The upstream's two `server 127.0.0.1:<port>` (host) or `server app:<port>` (docker) -> 127.0.0.1:`port`."""
-    return _replace(site, r"^(\s*server )(?:127\.0\.0\.1|app):\d+\b", rf"\g<1>{LOOPBACK}:{port}", 2)
+    """The upstream's `server 127.0.0.1:<port>` (host) or `server app:<port>` (docker) lines -> 127.0.0.1:`port`."""
+    return _replace(site, r"^(\s*server )(?:127\.0\.0\.1|app):\d+\b", rf"\g<1>{LOOPBACK}:{port}", 3)
 
 
 def certificate_at(site: str, certificate: Path, key: Path) -> str:
