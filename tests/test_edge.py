@@ -87,6 +87,32 @@ def test_site_passes_nginx_t(packaging: str, tmp_path: Path) -> None:
     assert "test is successful" in checked.stderr
 
 
+@pytest.mark.xdist_group("edge")
+def test_site_limits_match_the_service_defaults(tmp_path: Path) -> None:
+    # The edge refuses what the service would refuse, no less; and it closes idle upstream connections
+    # before the service does (else nginx may send a request on one the service is closing).
+    project = bake_project(tmp_path, python_version=HOST_PYTHON)
+    site = site_file(project).read_text()
+    prefix = project.name.replace("-", "_").upper()
+    defaults = dict(
+        re.findall(
+            rf"^{prefix}_(MAX_BODY_BYTES|MAX_HEADER_BYTES|KEEP_ALIVE_TIMEOUT)=(\d+)$",
+            (project / ".env.example").read_text(),
+            re.M,
+        )
+    )
+    body = re.search(r"^\s*client_max_body_size (\d+)m;", site, re.M)
+    buffers = re.search(r"^\s*large_client_header_buffers (\d+) (\d+)k;", site, re.M)
+    upstream_idle = re.search(r"^\s*keepalive_timeout (\d+)s;\n}", site, re.M)
+    assert body, "no client_max_body_size <N>m"
+    assert buffers, "no large_client_header_buffers <N> <N>k"
+    assert upstream_idle, "no keepalive_timeout <N>s at the end of the upstream block"
+
+    assert int(body[1]) * 1024 * 1024 == int(defaults["MAX_BODY_BYTES"])
+    assert int(buffers[1]) * int(buffers[2]) * 1024 == int(defaults["MAX_HEADER_BYTES"])
+    assert int(upstream_idle[1]) < int(defaults["KEEP_ALIVE_TIMEOUT"])
+
+
 # --- the service behind the edge ------------------------------------------------------------------
 
 
