@@ -1,11 +1,11 @@
 """The edge: the baked `deploy/nginx/<slug>.conf` in Debian's nginx, in front of the live service (`make run`).
 
 What the shipped site does, proven through it for each server (packaging=host): `nginx -t` accepts it
-(both packagings' renderings); HTTPS with the certificate, HTTP redirected to HTTPS, HSTS; the service
-believes X-Forwarded-For only from the edge, and says https behind it; one request's edge and service
-log lines share its X-Request-ID; the per-client request rate is limited; a reload of the server
-(SIGHUP, what `systemctl reload` sends) under wrk load costs no request through the edge, where served
-directly it does (printed as figures, with -rA).
+(both packagings' renderings), and its limits match the service's defaults; HTTPS with the certificate,
+HTTP redirected to HTTPS, HSTS; the service believes X-Forwarded-For only from the edge, and says https
+behind it; one request's edge and service log lines share its X-Request-ID; the per-client request
+rate is limited; a reload of the server (SIGHUP, what `systemctl reload` sends) under wrk load costs
+no request through the edge, where served directly it does (printed as figures, with -rA).
 
 The harness (tests/support/edge.py) changes only the site's ports, upstream address, certificate and log
 folder. The docker rendering's upstream `app` resolves only inside compose: its `nginx -t` here runs with
@@ -28,12 +28,11 @@ import pytest
 
 from tests.conftest import HOST_PYTHON, PACKAGINGS, SERVERS, bake_project, project_env
 from tests.support.edge import (
-    NGINX_MISSING,
     Edge,
     check_config,
     edge,
     https_wrk_command,
-    nginx_installed,
+    missing_tool,
     prepared_site,
     self_signed_certificate,
     site_file,
@@ -51,7 +50,7 @@ from tests.support.live_server import (
     wrk_installed,
 )
 
-pytestmark = [pytest.mark.edge, pytest.mark.skipif(not nginx_installed(), reason=NGINX_MISSING)]
+pytestmark = [pytest.mark.edge, pytest.mark.skipif(bool(missing_tool()), reason=missing_tool() or "-")]
 
 Installer = Callable[..., Path]
 

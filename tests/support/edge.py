@@ -38,8 +38,14 @@ def https_wrk_command(port: int, path: str = "/", **options: float) -> list[str]
     return [*command[:-1], f"https://{LOOPBACK}:{port}{path}"]
 
 
-def nginx_installed() -> bool:
-    return shutil.which(NGINX) is not None
+OPENSSL_MISSING = "openssl is not installed: sudo apt-get install openssl (Debian, Ubuntu)"
+
+
+def missing_tool() -> str:
+    """The one-line reason to skip when nginx or openssl is missing, else ""."""
+    if shutil.which(NGINX) is None:
+        return NGINX_MISSING
+    return OPENSSL_MISSING if shutil.which("openssl") is None else ""
 
 
 def site_file(project: Path) -> Path:
