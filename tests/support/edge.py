@@ -38,8 +38,14 @@ def https_wrk_command(port: int, path: str = "/", **options: float) -> list[str]
     return [*command[:-1], f"https://{LOOPBACK}:{port}{path}"]
 
 
-def nginx_installed() -> bool:
-    return shutil.which(NGINX) is not None
+OPENSSL_MISSING = "openssl is not installed: sudo apt-get install openssl (Debian, Ubuntu)"
+
+
+def missing_tool() -> str:
+    """The one-line reason to skip when nginx or openssl is missing, else ""."""
+    if shutil.which(NGINX) is None:
+        return NGINX_MISSING
+    return OPENSSL_MISSING if shutil.which("openssl") is None else ""
 
 
 def site_file(project: Path) -> Path:
@@ -66,8 +72,8 @@ def listen_on(site: str, http_port: int, https_port: int) -> str:
 
 
 def upstream_at(site: str, port: int) -> str:
-    """The upstream's `server 127.0.0.1:<port>` (host) or `server app:<port>` (docker) -> 127.0.0.1:`port`."""
-    return _replace(site, r"^(\s*server )(?:127\.0\.0\.1|app):\d+;", rf"\g<1>{LOOPBACK}:{port};", 1)
+    """The upstream's `server 127.0.0.1:<port>` (host) or `server app:<port>` (docker) lines -> 127.0.0.1:`port`."""
+    return _replace(site, r"^(\s*server )(?:127\.0\.0\.1|app):\d+\b", rf"\g<1>{LOOPBACK}:{port}", 3)
 
 
 def certificate_at(site: str, certificate: Path, key: Path) -> str:
