@@ -95,20 +95,17 @@ def test_site_limits_match_the_service_defaults(tmp_path: Path) -> None:
     prefix = project.name.replace("-", "_").upper()
     defaults = dict(
         re.findall(
-            rf"^{prefix}_(MAX_BODY_BYTES|MAX_HEADER_BYTES|KEEP_ALIVE_TIMEOUT)=(\d+)$",
+            rf"^{prefix}_(MAX_BODY_BYTES|KEEP_ALIVE_TIMEOUT)=(\d+)$",
             (project / ".env.example").read_text(),
             re.M,
         )
     )
     body = re.search(r"^\s*client_max_body_size (\d+)m;", site, re.M)
-    buffers = re.search(r"^\s*large_client_header_buffers (\d+) (\d+)k;", site, re.M)
     upstream_idle = re.search(r"^\s*keepalive_timeout (\d+)s;\n}", site, re.M)
     assert body, "no client_max_body_size <N>m"
-    assert buffers, "no large_client_header_buffers <N> <N>k"
     assert upstream_idle, "no keepalive_timeout <N>s at the end of the upstream block"
 
     assert int(body[1]) * 1024 * 1024 == int(defaults["MAX_BODY_BYTES"])
-    assert int(buffers[1]) * int(buffers[2]) * 1024 == int(defaults["MAX_HEADER_BYTES"])
     assert int(upstream_idle[1]) < int(defaults["KEEP_ALIVE_TIMEOUT"])
 
 

@@ -85,7 +85,8 @@ def certificate_at(site: str, certificate: Path, key: Path) -> str:
 
 
 def logs_in(site: str, folder: Path) -> str:
-    """`access_log /var/log/nginx/<file>` -> the same file in the test's folder."""
+    """`access_log /var/log/nginx/<file>` (host) or `/dev/stdout` (docker) -> a file in the test's folder."""
+    site = re.sub(r"^(\s*access_log )/dev/stdout\b", r"\g<1>/var/log/nginx/access.log", site, flags=re.M)
     return _replace(site, r"^(\s*access_log )/var/log/nginx/", rf"\g<1>{folder}/", 1)
 
 
