@@ -44,8 +44,6 @@ USER_LINES = {
     ".env.example line": (".env.example", f"{setting_variable(PACKAGE)}=50\n"),
 }
 USER_TEST = "test_count_items_reads_the_new_dependency_and_setting PASSED"
-# What the tools leave in a project, besides the template's files and the user's.
-LOCAL_STATE = {".venv", ".git", ".pytest_cache", ".mypy_cache", ".ruff_cache", "__pycache__", "uv.lock"}
 
 
 def digest(path: Path) -> str:
@@ -53,9 +51,11 @@ def digest(path: Path) -> str:
 
 
 def project_files(project: Path) -> set[str]:
-    """The project's files, without what the tools made (virtualenv, caches, git, the lock file)."""
-    names = (path.relative_to(project) for path in project.rglob("*") if path.is_file())
-    return {name.as_posix() for name in names if not LOCAL_STATE & set(name.parts) and ".egg-info" not in str(name)}
+    """The files the user would commit: git's view, with the project's .gitignore (so without the
+    virtualenv, caches and the like), and without files already deleted from the working tree. Nor
+    uv.lock: `make install` writes it with uv (the project's to commit, not the template's)."""
+    listed = git(project, "ls-files", "--cached", "--others", "--exclude-standard").splitlines()
+    return {name for name in listed if (project / name).is_file()} - {"uv.lock"}
 
 
 def readme_command(project: Path, old: tuple[str, str], new: tuple[str, str]) -> list[str] | None:
