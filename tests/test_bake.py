@@ -232,12 +232,37 @@ def default_app_name(project: Path, package: str) -> Any:
     return None
 
 
-@pytest.mark.parametrize(("server", "packaging"), COMBINATION_PARAMS)
+# Between them, these two bakes hold every file of the template: each server, each packaging, Kubernetes
+# and metrics (test_two_bakes_hold_every_file checks it).
+EVERY_FILE = [
+    pytest.param({"server": SERVERS[0], "packaging": "host"}, id=f"{SERVERS[0]}-host"),
+    pytest.param(
+        {"server": SERVERS[-1], "packaging": "docker", "kubernetes": "yes", "metrics": "yes"},
+        id=f"{SERVERS[-1]}-docker-kubernetes-metrics",
+    ),
+]
+
+
+def test_two_bakes_hold_every_file() -> None:
+    answers = {"project_slug": "s", "package_name": "p", "kubernetes": "no", "metrics": "no"}
+    covered = {name for param in EVERY_FILE for name in expected_files({**answers, **param.values[0]})}
+    variant_folders = [values for answer in VARIANTS_DIR.iterdir() for values in answer.iterdir()]
+    every = {
+        NAME_PART.sub(lambda match: answers[match[1]], path.as_posix())
+        for folder in [PROJECT_TEMPLATE, *variant_folders]
+        for path in files_under(folder)
+        if path.parts[0] != VARIANTS_DIR.name
+    }
+
+    assert sorted(every - covered) == []
+
+
+@pytest.mark.parametrize("bake_answers", EVERY_FILE)
 @pytest.mark.parametrize("answers", TRICKY_ANSWERS)
 def test_tricky_answers_bake_to_files_that_parse(
-    cookies: Any, monkeypatch: pytest.MonkeyPatch, server: str, packaging: str, answers: dict[str, str]
+    cookies: Any, monkeypatch: pytest.MonkeyPatch, bake_answers: dict[str, str], answers: dict[str, str]
 ) -> None:
-    result = bake(cookies, monkeypatch, server=server, packaging=packaging, **answers)
+    result = bake(cookies, monkeypatch, **bake_answers, **answers)
 
     assert result.exit_code == 0, result.exception
     parse_all(result.project_path)

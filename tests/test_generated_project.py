@@ -37,18 +37,18 @@ def test_make_test_passes(installed_project: Callable[..., Path], server: str, p
 def test_longest_names_still_lint(
     installed_project: Callable[..., Path], tmp_path: Path, server: str, packaging: str
 ) -> None:
-    """A 64-character slug and package name: lines still fit ruff's limit and mypy passes. Linted with
-    the tools of the combination's installed project (mypy reads the code from src/), so no second install."""
+    """A 64-character slug and package name: lines still fit ruff's limit and format. Linted with the
+    ruff of the combination's installed project, so no second install (names change no types: mypy
+    runs in `make lint` above)."""
     assert len(LONGEST_SLUG) == 64
     project = bake_project(
         tmp_path, python_version=HOST_PYTHON, server=server, packaging=packaging, project_slug=LONGEST_SLUG
     )
     tools = installed_project(server, packaging) / ".venv" / "bin"
-    env = project_env(MYPY_CACHE_DIR=str(tmp_path / "mypy-cache"))
+    env = project_env()
     lint = [
         run([str(tools / "ruff"), "check", "--no-cache", "."], project, env=env),
         run([str(tools / "ruff"), "format", "--check", "--no-cache", "."], project, env=env),
-        run([str(tools / "mypy")], project, env=env),
     ]
 
     assert [(r.returncode, r.stdout[-2000:]) for r in lint] == [(0, r.stdout[-2000:]) for r in lint]

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import ast
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from tests.conftest import COMBINATIONS, PACKAGINGS, SERVERS
+from tests.conftest import COMBINATIONS, PACKAGINGS, SERVERS, bake_project
 
 # Lines of src/<package>'s Python files, every line counted (comments and blank ones too).
 DEFAULT_COMBINATION = (SERVERS[0], PACKAGINGS[0])
@@ -47,11 +47,22 @@ def app_code_files(project: Path) -> list[Path]:
     ]
 
 
-def bake(cookies: Any, monkeypatch: pytest.MonkeyPatch, server: str, packaging: str, **answers: str) -> Path:
-    monkeypatch.setenv("PATH", "/usr/bin:/bin")  # as tests/test_bake.py: no uv found by the hooks
-    result = cookies.bake(extra_context={"server": server, "packaging": packaging, **answers})
-    assert result.exception is None, result.exception
-    return Path(result.project_path)
+_bakes: dict[tuple[tuple[str, str], ...], Path] = {}
+
+
+@pytest.fixture(scope="module")
+def bake(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
+    """bake(server, packaging, **answers): the project, baked once per answer set and test process
+    (the tests below only read it)."""
+
+    def make(server: str, packaging: str, **answers: str) -> Path:
+        key = tuple(sorted({"server": server, "packaging": packaging, **answers}.items()))
+        if key not in _bakes:
+            output = tmp_path_factory.mktemp(f"{server}-{packaging}")
+            _bakes[key] = bake_project(output, server=server, packaging=packaging, **answers)
+        return _bakes[key]
+
+    return make
 
 
 def budget(server: str, packaging: str) -> int:
@@ -62,20 +73,16 @@ def budget(server: str, packaging: str) -> int:
 
 
 @pytest.mark.parametrize(("server", "packaging"), COMBINATION_PARAMS)
-def test_source_stays_within_its_line_budget(
-    cookies: Any, monkeypatch: pytest.MonkeyPatch, server: str, packaging: str
-) -> None:
-    lines = source_lines(package_dir(bake(cookies, monkeypatch, server, packaging)))
+def test_source_stays_within_its_line_budget(bake: Callable[..., Path], server: str, packaging: str) -> None:
+    lines = source_lines(package_dir(bake(server, packaging)))
 
     assert lines <= budget(server, packaging), f"src/<package>: {lines} lines, budget {budget(server, packaging)}"
 
 
 @pytest.mark.parametrize(("server", "packaging"), COMBINATION_PARAMS)
-def test_metrics_add_at_most_their_budget(
-    cookies: Any, monkeypatch: pytest.MonkeyPatch, server: str, packaging: str
-) -> None:
-    without = source_lines(package_dir(bake(cookies, monkeypatch, server, packaging)))
-    with_metrics = source_lines(package_dir(bake(cookies, monkeypatch, server, packaging, metrics="yes")))
+def test_metrics_add_at_most_their_budget(bake: Callable[..., Path], server: str, packaging: str) -> None:
+    without = source_lines(package_dir(bake(server, packaging)))
+    with_metrics = source_lines(package_dir(bake(server, packaging, metrics="yes")))
 
     assert 0 < with_metrics - without <= METRICS_EXTRA, f"metrics=yes adds {with_metrics - without} lines"
 
@@ -179,9 +186,9 @@ def test_the_private_name_walk_lets_the_projects_own_names_pass(tmp_path: Path) 
 @pytest.mark.parametrize("metrics", ["no", "yes"])
 @pytest.mark.parametrize(("server", "packaging"), COMBINATION_PARAMS)
 def test_generated_code_uses_no_dependencys_private_name(
-    cookies: Any, monkeypatch: pytest.MonkeyPatch, server: str, packaging: str, metrics: str
+    bake: Callable[..., Path], server: str, packaging: str, metrics: str
 ) -> None:
-    project = bake(cookies, monkeypatch, server, packaging, metrics=metrics)
+    project = bake(server, packaging, metrics=metrics)
     files = sorted([*(project / "src").rglob("*.py"), *(project / "tests").rglob("*.py")])
 
     assert private_uses(files, package_dir(project).name) == []
@@ -190,9 +197,9 @@ def test_generated_code_uses_no_dependencys_private_name(
 @pytest.mark.parametrize("metrics", ["no", "yes"])
 @pytest.mark.parametrize(("server", "packaging"), COMBINATION_PARAMS)
 def test_generated_code_names_no_known_server_internal(
-    cookies: Any, monkeypatch: pytest.MonkeyPatch, server: str, packaging: str, metrics: str
+    bake: Callable[..., Path], server: str, packaging: str, metrics: str
 ) -> None:
-    project = bake(cookies, monkeypatch, server, packaging, metrics=metrics)
+    project = bake(server, packaging, metrics=metrics)
     found = [
         f"{path.relative_to(project)}:{number}: {match.group()}"
         for path in sorted([*(project / "src").rglob("*.py"), *(project / "tests").rglob("*.py")])
@@ -207,19 +214,17 @@ def test_generated_code_names_no_known_server_internal(
 
 
 @pytest.mark.parametrize(("server", "packaging"), COMBINATION_PARAMS)
-def test_app_code_imports_no_server(cookies: Any, monkeypatch: pytest.MonkeyPatch, server: str, packaging: str) -> None:
-    project = bake(cookies, monkeypatch, server, packaging)
+def test_app_code_imports_no_server(bake: Callable[..., Path], server: str, packaging: str) -> None:
+    project = bake(server, packaging)
     server_imports = re.compile(r"^\s*(?:from|import) (?:uvicorn|gunicorn|uvicorn_worker)\b", re.MULTILINE)
 
     assert [path.name for path in app_code_files(project) if server_imports.search(path.read_text())] == []
 
 
 @pytest.mark.parametrize(("server", "packaging"), COMBINATION_PARAMS)
-def test_serving_imports_nothing_from_app_modules(
-    cookies: Any, monkeypatch: pytest.MonkeyPatch, server: str, packaging: str
-) -> None:
+def test_serving_imports_nothing_from_app_modules(bake: Callable[..., Path], server: str, packaging: str) -> None:
     """serving/ runs the app; the app's modules are loaded by the server from `<package>.main:app`."""
-    project = bake(cookies, monkeypatch, server, packaging)
+    project = bake(server, packaging)
     package = package_dir(project).name
     app_modules = {f"{package}.{name.removesuffix('.py')}" for name in APP_CODE} - {f"{package}.settings"}
     imported = {
@@ -235,10 +240,8 @@ def test_serving_imports_nothing_from_app_modules(
 
 
 @pytest.mark.parametrize(("server", "packaging"), COMBINATION_PARAMS)
-def test_routers_are_plain_apirouters(
-    cookies: Any, monkeypatch: pytest.MonkeyPatch, server: str, packaging: str
-) -> None:
-    routers = package_dir(bake(cookies, monkeypatch, server, packaging)) / "routers"
+def test_routers_are_plain_apirouters(bake: Callable[..., Path], server: str, packaging: str) -> None:
+    routers = package_dir(bake(server, packaging)) / "routers"
     declarations = [
         line.strip() for path in routers.glob("*.py") for line in path.read_text().splitlines() if "APIRouter(" in line
     ]
@@ -247,10 +250,8 @@ def test_routers_are_plain_apirouters(
 
 
 @pytest.mark.parametrize(("server", "packaging"), COMBINATION_PARAMS)
-def test_no_file_points_at_the_templates_own_files(
-    cookies: Any, monkeypatch: pytest.MonkeyPatch, server: str, packaging: str
-) -> None:
-    project = bake(cookies, monkeypatch, server, packaging)
+def test_no_file_points_at_the_templates_own_files(bake: Callable[..., Path], server: str, packaging: str) -> None:
+    project = bake(server, packaging)
     mentions = {
         path.relative_to(project).as_posix()
         for path in project.rglob("*")
