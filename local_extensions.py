@@ -12,11 +12,17 @@
   undefined-variable error (cookiecutter names the answer and writes nothing). Every other rule
   lives in hooks/pre_gen_project.py. It also adds `py_str`: an answer as a Python string literal
   quoted the way ruff format quotes it, so generated files with quotes in an answer stay formatted.
+- `AnswerGuardExtension`: cookiecutter renders every answer as a template, before any hook runs, so an
+  answer such as `{{ cycler.__init__.__globals__.os.system(...) }}` (a typo'd or a shared replay
+  file's) would run code while baking. Jinja compiles every `a.b` and `a[b]` to the environment's
+  `getattr`/`getitem`; this environment's refuse a name that starts with `_`, the only way from a
+  template to Python's internals. Nothing in the template's own files uses one.
 """
 
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 from jinja2 import Environment
 from jinja2.exceptions import UndefinedError
@@ -64,6 +70,31 @@ class PythonVersionExtension(Extension):
     def __init__(self, environment: Environment) -> None:
         super().__init__(environment)
         environment.globals["default_python_version"] = default_python_version()
+
+
+class UnsafeAnswerError(UndefinedError):
+    """An answer the template refuses to render (an UndefinedError, so cookiecutter names the field)."""
+
+
+class AnswerGuardExtension(Extension):
+    def __init__(self, environment: Environment) -> None:
+        super().__init__(environment)
+        plain_getattr, plain_getitem = environment.getattr, environment.getitem
+
+        def getattr_(obj: Any, attribute: str) -> Any:
+            refuse_private(attribute)
+            return plain_getattr(obj, attribute)
+
+        def getitem(obj: Any, argument: Any) -> Any:
+            refuse_private(argument)
+            return plain_getitem(obj, argument)
+
+        environment.getattr, environment.getitem = getattr_, getitem  # type: ignore[method-assign]
+
+
+def refuse_private(name: object) -> None:
+    if isinstance(name, str) and name.startswith("_"):
+        raise UnsafeAnswerError(f"{name!r}: an answer may not reach Python's internals (names starting with '_')")
 
 
 class FolderNameExtension(Extension):

@@ -95,10 +95,6 @@ LEFTOVER_MARKERS = re.compile(r"(?<!\$)\{\{|\{[%]|\bcookiecutter\.")
 TEMPLATE_PATH_PART = re.compile(r"\{\{\s*cookiecutter\.(\w+)\s*\}\}")
 
 
-class GenerationError(Exception):
-    """A problem with what was generated; its message is the one line the user sees."""
-
-
 def template_dir() -> Path | None:
     """The folder holding cookiecutter.json, absolute, when it can be found from here."""
     repo_dir = ANSWERS.get("_repo_dir")

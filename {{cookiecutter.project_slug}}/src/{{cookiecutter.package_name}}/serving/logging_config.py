@@ -9,7 +9,7 @@ from typing import Any
 
 from opentelemetry import trace
 
-from {{ cookiecutter.package_name }}.context import ACCESS_FIELDS, ACCESS_LOGGER, request_id_var
+from {{ cookiecutter.package_name }} import context
 from {{ cookiecutter.package_name }}.settings import Settings
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s [%(name)s] [%(request_id)s] %(message)s"
@@ -27,7 +27,7 @@ class RequestIdFilter(logging.Filter):
     tracing = False  # logging_config() sets it from the settings
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.request_id = request_id_var.get()
+        record.request_id = context.request_id_var.get()
         if self.tracing and (span := trace.get_current_span().get_span_context()).is_valid:
             record.trace = {"trace_id": f"{span.trace_id:032x}", "span_id": f"{span.span_id:016x}"}
         return True
@@ -53,8 +53,8 @@ class JsonFormatter(logging.Formatter):
             "request_id": getattr(record, "request_id", "-"),
             "message": record.getMessage(),
         }
-        if record.name == ACCESS_LOGGER and isinstance(record.args, tuple):
-            fields.update(zip(ACCESS_FIELDS, record.args, strict=True))
+        if record.name == context.ACCESS_LOGGER and isinstance(record.args, tuple):
+            fields.update(zip(context.ACCESS_FIELDS, record.args, strict=True))
         fields.update(getattr(record, "trace", {}))  # RequestIdFilter's, when tracing
         if record.exc_info:
             fields["exception"] = self.formatException(record.exc_info)
