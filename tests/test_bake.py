@@ -146,8 +146,9 @@ def test_each_answer_brings_its_own_files_and_not_the_others(
         "gunicorn settings": f"src/{package}/serving/gunicorn_conf.py" in files,
         "server module": {f"src/{package}/serving/server.py", "tests/test_server.py"} <= files,
         "systemd unit": f"deploy/{slug}.service" in files,
-        "image": {"Dockerfile", ".dockerignore", "compose.yaml", f"src/{package}/serving/healthcheck.py"} <= files,
+        "image": {"Dockerfile", ".dockerignore", "compose.yaml"} <= files,
         "image files": bool({"Dockerfile", ".dockerignore", "compose.yaml"} & files),
+        "edge": f"deploy/nginx/{slug}.conf" in files,
         "manifests": any(name.startswith("deploy/kubernetes/") for name in files),
         "metrics": f"src/{package}/serving/metrics.py" in files,
     }
@@ -158,6 +159,7 @@ def test_each_answer_brings_its_own_files_and_not_the_others(
         "systemd unit": packaging == "host",
         "image": packaging == "docker",
         "image files": packaging == "docker",
+        "edge": True,
         "manifests": False,
         "metrics": False,
     }
@@ -379,7 +381,8 @@ def test_systemd_unit_starts_the_project_the_way_make_run_does(
     ]
 
 
-def test_gunicorn_unit_says_how_a_reload_keeps_queued_connections(
-    cookies: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    assert "net.ipv4.tcp_migrate_req=1" in systemd_unit(cookies, monkeypatch, "gunicorn")
+def test_the_unit_runs_behind_the_edge_on_loopback(cookies: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    unit = systemd_unit(cookies, monkeypatch, "uvicorn")
+
+    assert "deploy/nginx/" in unit
+    assert "127.0.0.1" in unit

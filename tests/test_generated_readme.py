@@ -117,9 +117,9 @@ def test_with_kubernetes_leaving_docker_answers_kubernetes_no(readme: Callable[.
 
 
 @pytest.mark.parametrize(("server", "packaging"), COMBINATION_PARAMS)
-def test_the_readme_says_why_this_server(readme: Callable[..., str], server: str, packaging: str) -> None:
+def test_the_readme_says_why_uvicorn_runs_fastapi(readme: Callable[..., str], server: str, packaging: str) -> None:
     """The beginner's question, "why Uvicorn with FastAPI?", answered in every project."""
-    text = section(readme(server=server, packaging=packaging), "Why this runner")
+    text = section(readme(server=server, packaging=packaging), "Why Uvicorn to run FastAPI")
 
     assert "ASGI" in text
     assert "Uvicorn" in text
@@ -134,3 +134,11 @@ def test_the_description_appears_once(readme: Callable[..., str], server: str, p
 @pytest.mark.parametrize(("server", "packaging"), COMBINATION_PARAMS)
 def test_no_command_assumes_uvx(readme: Callable[..., str], server: str, packaging: str) -> None:
     assert "uvx" not in readme(server=server, packaging=packaging, cruft_check="yes")
+
+
+@pytest.mark.parametrize(("server", "packaging"), COMBINATION_PARAMS)
+def test_the_readme_answers_which_runner(readme: Callable[..., str], server: str, packaging: str) -> None:
+    text = section(readme(server=server, packaging=packaging), "Which runner")
+
+    assert "`server`" in text
+    assert "`packaging`" in text
