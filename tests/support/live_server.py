@@ -6,8 +6,9 @@ child is the server; the server's children that announced "Started server proces
 are its workers (which leaves out helpers such as multiprocessing's resource tracker).
 
 `RequestStream` sends a steady, bounded stream of requests to 127.0.0.1 and counts what came back;
-`wrk_command`/`WrkResult` run wrk and read its report. The template's benchmark (bench/) uses the
-same helpers. Standard library only.
+`wrk_command`/`WrkResult` run wrk and read its report; `wrk_under_fault` skips the calling test
+with one line (`WRK_MISSING`) where wrk is not installed. The template's benchmark uses the same
+helpers. Standard library and pytest only.
 """
 
 from __future__ import annotations
@@ -141,19 +142,6 @@ def connections_held(pid: int, inodes: set[str]) -> int:
             target = os.readlink(descriptor)
             held += target.startswith("socket:[") and target[len("socket:[") : -1] in inodes
     return held
-
-
-def connections_per_worker(server: LiveServer, count: int) -> list[int]:
-    """Open `count` keep-alive connections, each answered once (so accepted by some worker), and
-    count how many each worker holds; fewest first."""
-    request = f"GET /livez HTTP/1.1\r\nHost: {LOOPBACK}\r\n\r\n".encode()
-    with contextlib.ExitStack() as stack:
-        for _ in range(count):
-            connection = stack.enter_context(socket.create_connection((LOOPBACK, server.port), timeout=5))
-            connection.sendall(request)
-            assert connection.recv(65536).startswith(b"HTTP/1.1 200"), "no answer on a new connection"
-        inodes = established_socket_inodes(server.port)
-        return sorted(connections_held(pid, inodes) for pid in server.worker_pids())
 
 
 def is_running(pid: int) -> bool:
@@ -482,6 +470,12 @@ def wrk_installed() -> bool:
     return shutil.which("wrk") is not None
 
 
+def require_wrk() -> None:
+    """Skip the calling test (or fixture) with one line where wrk is not installed."""
+    if not wrk_installed():
+        pytest.skip(WRK_MISSING)
+
+
 WRK_SOCKET_ERRORS = re.compile(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)")
 WRK_REQUESTS = re.compile(r"(\d+) requests in ([\d.]+)(m?s)")
 WRK_NON_2XX = re.compile(r"Non-2xx or 3xx responses: (\d+)")
@@ -562,7 +556,9 @@ def wrk_under_fault(
     connections: int = 8,
     threads: int = 2,
 ) -> WrkResult:
-    """Load `url` (loopback only) with wrk for `seconds`, calling `fault()` `fault_after` seconds in."""
+    """Load `url` (loopback only) with wrk for `seconds`, calling `fault()` `fault_after` seconds in.
+    Skips the calling test where wrk is not installed."""
+    require_wrk()
     wrk = subprocess.Popen(
         wrk_command(url, seconds=seconds, connections=connections, threads=threads),
         stdout=subprocess.PIPE,
@@ -580,13 +576,3 @@ def wrk_under_fault(
             wrk.wait()
     assert wrk.returncode == 0, f"wrk failed ({wrk.returncode}):\n{output}"
     return WrkResult.parse(output)
-
-
-MIGRATE_REQ = Path("/proc/sys/net/ipv4/tcp_migrate_req")
-
-
-def needs_migrated_requests(runner: str) -> None:
-    """Gunicorn's workers each listen on their own socket (reuse_port): a handshake still in progress
-    when a retiring worker closes its socket is reset unless Linux moves it to another (.ci/run sets it)."""
-    if runner == "gunicorn" and MIGRATE_REQ.is_file() and MIGRATE_REQ.read_text().strip() != "1":
-        pytest.skip("net.ipv4.tcp_migrate_req=0: a retiring Gunicorn worker resets handshakes in progress")
