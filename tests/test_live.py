@@ -35,6 +35,7 @@ import pytest
 from tests.conftest import SERVERS, project_env
 from tests.support.live_server import (
     TURNED_AWAY,
+    UNANSWERED,
     LiveServer,
     RequestStream,
     WrkResult,
@@ -110,6 +111,7 @@ def served(
         exit_code = server.wait_exit(timeout=GRACEFUL_TIMEOUT + 10)
         stop_seconds = time.monotonic() - stop_sent
     figure(f"{server_name} make run: time to stop (idle)", f"{stop_seconds:.2f} s, exit {exit_code}")
+    figure(f"{server_name} make run: log lines naming an error", str(server.log().count("Error")))
     return Served(server_name, answers, exit_code, stop_seconds, server.log())
 
 
@@ -139,8 +141,15 @@ def test_idle_stop_is_prompt(served: Served) -> None:
     assert served.stop_seconds < GRACEFUL_TIMEOUT / 2
 
 
+def error_records(log: str) -> list[str]:
+    """Lines logged at level ERROR or above, and tracebacks. (Not INFO lines that name an error, such as
+    Gunicorn's "Error while closing socket [Errno 9]" when a Uvicorn worker closed its socket first.)"""
+    levels = (" ERROR ", " CRITICAL ", "Traceback (most recent call last):")
+    return [line for line in log.splitlines() if any(level in line for level in levels)]
+
+
 def test_start_and_stop_log_no_error(served: Served) -> None:
-    problems = [line for line in served.log.splitlines() if any(w in line for w in ("ERROR", "Traceback", "Errno"))]
+    problems = error_records(served.log)
 
     assert problems == []
 
@@ -273,7 +282,8 @@ def graceful_stop(
     log = tmp_path_factory.mktemp(f"stop-{server_name}-{workers}") / "server.log"
     with live_server(project, project_env(WEB_CONCURRENCY=str(workers)), log) as server:
         server.wait_ready()
-        server.wait_for_workers(workers)
+        if workers > 1:  # (one Uvicorn process serves itself; Gunicorn always has a worker)
+            server.wait_for_workers(workers)
         in_flight, answer = start_slow_request(server.get, server.log, SLOW_SECONDS)
         stop_sent = time.monotonic()
         server.signal_server(signal.SIGTERM)
@@ -307,9 +317,10 @@ def test_in_flight_request_completes_during_graceful_stop(graceful_stop: StopOut
 
 @pytest.mark.slow
 def test_new_connections_are_not_served_while_draining(graceful_stop: StopOutcome) -> None:
-    # Which way a server turns them away is its own (a closed listener refuses; a listener still held
-    # by a supervisor whose workers stopped accepting leaves them unanswered): none gets a 200.
-    assert graceful_stop.drain_answer in TURNED_AWAY, graceful_stop.drain_answer
+    # Which way a server turns them away is its own: a closed listener refuses (one Uvicorn process,
+    # Gunicorn's master); Uvicorn's supervisor holds its listener open while its workers drain, so a
+    # new connection waits there unanswered until the stop ends. None is served.
+    assert graceful_stop.drain_answer in {*TURNED_AWAY, UNANSWERED}, graceful_stop.drain_answer
 
 
 @pytest.mark.slow
@@ -329,7 +340,7 @@ def test_graceful_stop_waits_for_the_request_not_for_the_timeout(graceful_stop: 
 
 @pytest.mark.slow
 def test_graceful_stop_logs_no_error(graceful_stop: StopOutcome) -> None:
-    problems = [line for line in graceful_stop.log.splitlines() if any(w in line for w in ("ERROR", "Errno"))]
+    problems = error_records(graceful_stop.log)
 
     assert problems == []
 

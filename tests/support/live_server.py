@@ -414,13 +414,16 @@ def start_slow_request(
 
 # What a new client may meet while a server drains, none of which is being served.
 TURNED_AWAY = frozenset({"refused", "closed without answer", "readyz 503"})
+# A supervisor that keeps its listening socket open while its workers drain and no longer accept
+# (Uvicorn with workers) leaves a new connection queued, unanswered, until it exits.
+UNANSWERED = "unanswered"
 
 
 def answer_while_draining(get: Callable[..., tuple[int, bytes]], in_flight: threading.Thread) -> str:
     """What a new client meets while the in-flight request runs: "refused"; "closed without answer"
     (a connection still in the backlog of the listener being closed, or Docker's userland proxy in
-    front of a closed listener); "readyz 503"; another error; or "served" when /readyz kept answering
-    200 until that request ended."""
+    front of a closed listener); "readyz 503"; "unanswered" (no answer within a second); another
+    error; or "served" when /readyz kept answering 200 until that request ended."""
     while in_flight.is_alive():
         try:
             status, _ = get("/readyz", timeout=1.0)
@@ -428,6 +431,8 @@ def answer_while_draining(get: Callable[..., tuple[int, bytes]], in_flight: thre
             return "refused"
         except (ConnectionResetError, http.client.RemoteDisconnected):
             return "closed without answer"
+        except TimeoutError:
+            return UNANSWERED
         except (OSError, http.client.HTTPException) as error:
             return f"{type(error).__name__}: {error}"
         if status == 503:
