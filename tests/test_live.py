@@ -684,9 +684,10 @@ def test_supervisor_exits_0_after_faults(supervision: Supervision) -> None:
 
 # --- faults under load (wrk) ---------------------------------------------------------------------
 
-# How a worker's end shows in the log: killed (Gunicorn), retired, died (Uvicorn's supervisor).
+# How a worker's end shows in the log: killed or retired (Gunicorn), died or retired (Uvicorn's supervisor).
 WORKER_ENDED = re.compile(
     r"Worker \(pid:(\d+)\) was sent SIG|Worker exiting \(pid: (\d+)\)|Child process \[(\d+)\] died"
+    r"|Terminated child process \[(\d+)\]"
 )
 
 
