@@ -13,14 +13,22 @@ the edge, the figure says so and docs/operations.md names the layer that stops i
 
 | probe | bare Uvicorn | served directly | through the edge |
 | --- | --- | --- | --- |
-| 2,000 idle + 500 slowloris connections: 200 `GET /`, `/livez` probes | measured | >= 99 % of GETs, every probe | >= 99 % of GETs, every probe |
-| 1,000 slow uploads (a byte every 3 s): 200 `GET /`, `/livez` probes | measured | >= 99 %, every probe (the in-flight cap counts a request once its body is in) | >= 99 %, every probe (buffered by nginx) |
-| 64 KB of headers | measured | measured (httptools: no header limit) | refused (400/431 or closed) |
-| 1 MB of chunked trailers | measured | measured (httptools: no trailer limit) | refused |
-| 16 MB body, Content-Length and chunked | measured | refused (413: the body limit) | refused (413: client_max_body_size) |
-| memory growth of the service over those three | measured | peak RSS + < 16 MB | peak RSS + < 16 MB |
-| two Host headers | measured | measured | 400 |
-| `<PKG>_FORWARDED_ALLOW_IPS=*` in production | (bare trusts `FORWARDED_ALLOW_IPS=*`) | exit 2, one line | (the service's own start: as direct) |
+| 2,000 idle + 500 slowloris: 200 `GET /` | measured | >= 99 % | >= 99 % |
+| the same: `/livez` probes meanwhile | measured | every one | every one |
+| 1,000 slow uploads: 200 `GET /` (1) | measured | >= 99 % | >= 99 % |
+| the same: `/livez` probes meanwhile | measured | every one | every one |
+| 64 KB of headers | measured | measured (2) | refused (3) |
+| 1 MB of chunked trailers | measured | measured (2) | refused |
+| 16 MB body (Content-Length; chunked) | measured | refused | refused |
+| peak RSS growth over those | measured | < 16 MB | < 16 MB |
+| two Host headers | measured | as bare, or 400 | 400 |
+| `*` trusted as proxy, production | trusts (4) | exit 2, one line | as direct (5) |
+
+(1) a byte every 3 s, to a route that reads its body: the in-flight cap counts a request once its body
+is in; the edge buffers bodies. (2) Uvicorn's httptools parser has no header or trailer limit: the
+figures say what gets through and what it costs. (3) refused = 400, 413 or 431, or the connection closed.
+(4) bare Uvicorn with `FORWARDED_ALLOW_IPS=*` takes any client's X-Forwarded-For. (5) the service's own
+start, the same behind the edge.
 
 Kept from before the redesign, still promised: a path cannot forge or colour an access-log line; the API
 docs are off in production; an invalid trusted-proxy setting exits 2 on one line; a taken port exits 3.
@@ -38,6 +46,7 @@ import socket
 import subprocess
 import threading
 import time
+import urllib.parse
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -126,7 +135,9 @@ def add_upload_route(project: Path) -> None:
     text = main.read_text()
     edits = {
         f"from {package}.routers import health, root\n": f"from {package}.routers import health, root, upload\n",
-        "    app.include_router(health.router)\n": "    app.include_router(health.router)\n    app.include_router(upload.router)\n",
+        "    app.include_router(health.router)\n": (
+            "    app.include_router(health.router)\n    app.include_router(upload.router)\n"
+        ),
     }
     for old, new in edits.items():
         assert text.count(old) == 1, f"main.py changed: cannot add the upload route at {old.strip()!r}"
@@ -216,7 +227,10 @@ def served_directly(project: Path, folder: Path) -> Iterator[Service]:
 def through_the_edge(project: Path, folder: Path) -> Iterator[Service]:
     """The project's `make run` in production behind nginx with the baked site (tests/support/edge.py)."""
     pytest.importorskip("tests.support.edge", reason="the edge harness (tests/support/edge.py) is not on this branch")
-    raise NotImplementedError  # replaced once tests/support/edge.py is merged
+    # The harness was not on branch edge-host when this module was written: its adapter is still to do, and
+    # an edge test fails saying so rather than pass or skip unseen.
+    pytest.fail("the hostile probes have no adapter to tests/support/edge.py yet (see branch hostile's report)")
+    yield  # pragma: no cover
 
 
 STARTERS = {"bare": bare_uvicorn, "direct": served_directly, "edge": through_the_edge}
@@ -228,7 +242,7 @@ def start(installed_project: Installer, tmp_path_factory: pytest.TempPathFactory
     # The clients' thousands of sockets live in this process, and the servers inherit its limit (as from
     # the systemd unit's LimitNOFILE: a shell's 1,024 is too few).
     needed = IDLE_CONNECTIONS + SLOWLORIS_CONNECTIONS + 500
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if hard < needed:
         pytest.skip(f"needs {needed} open files, the hard limit is {hard}")
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
@@ -500,7 +514,7 @@ def oversized(service: Service) -> Oversized:
         "16 MB body, chunked": send_then_read(
             port,
             b"POST /upload HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n",
-            [*blocks(BODY_BYTES, chunk), b"0\r\n\r\n"],
+            [*[chunk] * (BODY_BYTES // (64 * 1024)), b"0\r\n\r\n"],
         ),
     }
     time.sleep(1)  # let the server finish with what it read
@@ -547,7 +561,8 @@ def test_idle_and_slowloris_connections_leave_99_percent_of_gets_answered(
 @protected
 def test_idle_and_slowloris_connections_leave_every_probe_answered(column: str, start: Callable[..., object]) -> None:
     found = measured(flood, column, start)
-    assert found.probes.outcomes and found.probes.share == 1.0, str(found.probes)  # type: ignore[attr-defined]
+    assert found.probes.outcomes, "no probe was sent"  # type: ignore[attr-defined]
+    assert found.probes.share == 1.0, str(found.probes)  # type: ignore[attr-defined]
 
 
 @pytest.mark.load
@@ -561,7 +576,8 @@ def test_slow_uploads_leave_99_percent_of_gets_answered(column: str, start: Call
 @protected
 def test_slow_uploads_leave_every_probe_answered(column: str, start: Callable[..., object]) -> None:
     found = measured(slow_uploads, column, start)
-    assert found.probes.outcomes and found.probes.share == 1.0, str(found.probes)  # type: ignore[attr-defined]
+    assert found.probes.outcomes, "no probe was sent"  # type: ignore[attr-defined]
+    assert found.probes.share == 1.0, str(found.probes)  # type: ignore[attr-defined]
 
 
 @pytest.mark.load
@@ -571,3 +587,166 @@ def test_load_probes_are_at_least_bare_uvicorns(column: str, start: Callable[...
         bare, this = measured(probe, "bare", start), measured(probe, column, start)
         assert this.gets.answered >= bare.gets.answered - 2, (probe.__name__, str(bare.gets), str(this.gets))  # type: ignore[attr-defined]
         assert this.probes.share >= bare.probes.share, (probe.__name__, str(bare.probes), str(this.probes))  # type: ignore[attr-defined]
+
+
+@protected
+def test_headers_and_trailers_cost_no_memory_and_the_edge_refuses_them(
+    column: str, start: Callable[..., object]
+) -> None:
+    found = measured(oversized, column, start)
+    assert isinstance(found, Oversized)
+    if column == "edge":
+        assert found.outcomes["64 KB of headers"][0] in REFUSED, found.outcomes
+        assert found.outcomes["1 MB of trailers"][0] in REFUSED, found.outcomes
+    assert found.peak_growth_kib < MEMORY_GROWTH_KIB, (found.before_kib, found.after_kib)
+
+
+@protected
+@pytest.mark.parametrize("probe", ["16 MB body, Content-Length", "16 MB body, chunked"])
+def test_16_mb_bodies_are_refused(column: str, probe: str, start: Callable[..., object]) -> None:
+    found = measured(oversized, column, start)
+    assert found.outcomes[probe][0] in REFUSED, found.outcomes  # type: ignore[attr-defined]
+
+
+@protected
+def test_oversized_input_is_refused_at_least_as_often_as_by_bare_uvicorn(
+    column: str, start: Callable[..., object]
+) -> None:
+    bare, this = measured(oversized, "bare", start), measured(oversized, column, start)
+    for probe, (answer, _) in bare.outcomes.items():  # type: ignore[attr-defined]
+        if answer in REFUSED:
+            assert this.outcomes[probe][0] in REFUSED, (probe, bare.outcomes, this.outcomes)  # type: ignore[attr-defined]
+    assert this.peak_growth_kib <= max(bare.peak_growth_kib, MEMORY_GROWTH_KIB)  # type: ignore[attr-defined]
+
+
+@pytest.mark.edge
+def test_two_host_headers_are_400_through_the_edge(start: Callable[..., object]) -> None:
+    assert measured(two_hosts, "edge", start) == "400"
+
+
+def test_two_host_headers_served_directly_are_met_as_bare_uvicorn_meets_them(start: Callable[..., object]) -> None:
+    # Uvicorn serves the first Host (RFC 9112 asks for a 400): the edge's job, recorded here.
+    bare, direct = measured(two_hosts, "bare", start), measured(two_hosts, "direct", start)
+    assert direct == bare or direct == "400", (bare, direct)
+
+
+# --- startup: the trusted-proxy setting, and a taken port ---------------------------------------
+
+
+@dataclass
+class FailedStart:
+    exit_code: int | None
+    error_lines: list[str]
+    seconds: float
+    log: str
+
+
+def start_and_wait_for_the_exit(project: Path, env: dict[str, str], log: Path, port: int | None = None) -> FailedStart:
+    server = LiveServer.start(project, env, log, port=port)
+    try:
+        server.wait_exit(timeout=60)
+    finally:
+        server.close()
+    errors = [line for line in server.log().splitlines() if line.startswith("error:")]
+    return FailedStart(server.server_exit_code(), errors, time.monotonic() - server.started, server.log())
+
+
+@pytest.fixture(
+    scope="module",
+    params=[("*", "production"), ("10.0.0.0/33", "development")],
+    ids=["any-proxy-in-production", "invalid-network"],
+)
+def bad_proxy_setting(
+    request: pytest.FixtureRequest, installed_project: Installer, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[str, FailedStart]:
+    value, environment = request.param
+    project = installed_project()
+    prefix = package_name(project).upper()
+    env = production_env(project, **{f"{prefix}_ENVIRONMENT": environment, f"{prefix}_FORWARDED_ALLOW_IPS": value})
+    found = start_and_wait_for_the_exit(project, env, tmp_path_factory.mktemp("bad-proxies") / "server.log")
+    figure(
+        f"{prefix}_FORWARDED_ALLOW_IPS={value} with {prefix}_ENVIRONMENT={environment} [direct]",
+        f"exit {found.exit_code} after {found.seconds:.1f} s: {found.error_lines}",
+    )
+    return value, found
+
+
+def test_a_bad_forwarded_allow_ips_exits_2(bad_proxy_setting: tuple[str, FailedStart]) -> None:
+    _, found = bad_proxy_setting
+    assert found.exit_code == 2, found.log[-2000:]
+
+
+def test_a_bad_forwarded_allow_ips_is_named_on_one_line(bad_proxy_setting: tuple[str, FailedStart]) -> None:
+    value, found = bad_proxy_setting
+    assert [f"FORWARDED_ALLOW_IPS={value!r}" in line for line in found.error_lines] == [True], found.log[-2000:]
+
+
+def test_bare_uvicorn_believes_any_client_with_forwarded_allow_ips_star(
+    installed_project: Installer, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """The bare column of that row: Uvicorn itself starts with FORWARDED_ALLOW_IPS=* and takes any client's
+    X-Forwarded-For as its address, which is why the service refuses it in production."""
+    folder = tmp_path_factory.mktemp("bare-forwarded")
+    with bare_uvicorn(installed_project(), folder, project_env(FORWARDED_ALLOW_IPS="*")) as service:
+        connection = http.client.HTTPConnection(LOOPBACK, service.port, timeout=10)
+        connection.request("GET", "/client", headers={"X-Forwarded-For": "6.6.6.6"})
+        client = connection.getresponse().read().decode()
+        connection.close()
+    figure("FORWARDED_ALLOW_IPS=* [bare]", f"starts; X-Forwarded-For: 6.6.6.6 from 127.0.0.1 gives {client}")
+    assert "6.6.6.6" in client
+
+
+@pytest.fixture(scope="module")
+def taken_port(installed_project: Installer, tmp_path_factory: pytest.TempPathFactory) -> FailedStart:
+    project = installed_project()
+    with socket.create_server((LOOPBACK, free_port())) as holder:
+        log = tmp_path_factory.mktemp("taken-port") / "server.log"
+        found = start_and_wait_for_the_exit(project, project_env(), log, port=holder.getsockname()[1])
+    figure("taken port [direct]", f"exit {found.exit_code} after {found.seconds:.1f} s")
+    return found
+
+
+def test_a_taken_port_exits_3_as_a_failed_startup(taken_port: FailedStart) -> None:
+    # 3 is in the systemd unit's RestartPreventExitStatus: no restart loop.
+    assert taken_port.exit_code == 3, taken_port.log[-2000:]
+
+
+# --- the access line and the docs, served directly (app-level, still promised) ----------------
+
+
+@dataclass
+class AccessLog:
+    log: str
+    docs: dict[str, int | str]
+
+
+@pytest.fixture(scope="module")
+def access_log(start: Callable[..., contextlib.AbstractContextManager[Service]]) -> AccessLog:
+    """A path that tries to forge a log line and colour the terminal; the API docs' paths; in production."""
+    with start("direct", "access-log") as service:
+        # Percent-encoded, as a client must send them (raw controls and bytes past 0x7f in the target get
+        # httptools' 400 before the app): the access line must log them as sent, never decoded.
+        target = f"/x%0a{urllib.parse.quote(FORGED)}%1b%5b31m%c2%85%e2%80%a8%e2%80%ae"
+        send_then_read(service.port, f"GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
+        docs: dict[str, int | str] = {
+            path: outcome_of(service.port, path) for path in ("/docs", "/redoc", "/openapi.json")
+        }
+        wait_until(lambda: "/openapi.json" in service.log(), 10, "the access lines")
+        return AccessLog(service.log(), docs)
+
+
+def test_a_path_is_logged_as_sent(access_log: AccessLog) -> None:
+    assert '"GET /x%0a' in access_log.log, access_log.log[-2000:]
+
+
+def test_a_path_cannot_forge_a_log_line(access_log: AccessLog) -> None:
+    assert [line for line in access_log.log.splitlines() if line.startswith(FORGED)] == [], access_log.log[-2000:]
+
+
+@pytest.mark.parametrize("control", ["\x1b", "\x85", "\u2028", "\u202e"], ids=repr)
+def test_a_path_cannot_write_a_raw_control_to_the_log(access_log: AccessLog, control: str) -> None:
+    assert control not in access_log.log, access_log.log[-2000:]
+
+
+def test_api_docs_are_off_in_production(access_log: AccessLog) -> None:
+    assert set(access_log.docs.values()) == {"404"}
