@@ -541,7 +541,6 @@ def measured(probe: Callable[[Service], object], column: str, start: Callable[..
 
 # --- tests -----------------------------------------------------------------------------------------
 
-heavy = [pytest.mark.load]
 columns = pytest.mark.parametrize(
     "column", [pytest.param(c, marks=[pytest.mark.edge] if c == "edge" else []) for c in COLUMNS]
 )
