@@ -18,7 +18,7 @@ the edge, the figure says so and docs/operations.md names the layer that stops i
 | 1,000 slow uploads: 200 `GET /` (1) | measured | >= 99 % | >= 99 % |
 | the same: `/livez` probes meanwhile | measured | every one | every one |
 | 64 KB of headers | measured | measured (2) | refused (3) |
-| 1 MB of chunked trailers | measured | measured (2) | refused |
+| 1 MB of chunked trailers | measured | measured (2) | refused, or dropped by nginx (6) |
 | 16 MB body (Content-Length; chunked) | measured | refused | refused |
 | peak RSS growth over those | measured | < 16 MB | < 16 MB |
 | two Host headers | measured | as bare, or 400 | 400 |
@@ -28,7 +28,8 @@ the edge, the figure says so and docs/operations.md names the layer that stops i
 is in; the edge buffers bodies. (2) Uvicorn's httptools parser has no header or trailer limit: the
 figures say what gets through and what it costs. (3) refused = 400, 413 or 431, or the connection closed.
 (4) bare Uvicorn with `FORWARDED_ALLOW_IPS=*` takes any client's X-Forwarded-For. (5) the service's own
-start, the same behind the edge.
+start, the same behind the edge. (6) nginx 1.22 answers 200 and forwards no trailer: the service's peak RSS
+must not grow by 1 MB.
 
 Kept from before the redesign, still promised: a path cannot forge or colour an access-log line; the API
 docs are off in production; an invalid trusted-proxy setting exits 2 on one line; a taken port exits 3.
@@ -43,6 +44,7 @@ import contextlib
 import http.client
 import resource
 import socket
+import ssl
 import subprocess
 import threading
 import time
@@ -56,6 +58,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import project_env
+from tests.support.edge import edge, missing_tool
 from tests.support.live_server import (
     LOOPBACK,
     LiveServer,
@@ -83,6 +86,10 @@ TRAILER_BYTES = 1024 * 1024
 BODY_BYTES = 16 * 1024 * 1024
 MEMORY_GROWTH_KIB = 16 * 1024
 REFUSED = frozenset({"400", "413", "431", "closed", "reset"})
+# Clients by loopback address: the attacker, another client, and this host's own checks (the edge's site
+# exempts 127.0.0.1 and ::1 from its per-client limits, as a host's health checks need).
+ATTACKER, CLIENT, HEALTH_CHECK = "127.0.0.2", "127.0.0.3", LOOPBACK
+EDGE_NAME = "example.com"  # the site's server_name and the test certificate's name
 FORGED = "2026-01-01 00:00:00,000 INFO [forged] [-] 6.6.6.6"
 
 # --- what runs in each column ----------------------------------------------------------------------
@@ -154,6 +161,19 @@ class Service:
     pids: Callable[[], list[int]]
     log: Callable[[], str]
     extra: dict[str, object] = field(default_factory=dict)
+    tls: ssl.SSLContext | None = None  # through the edge: its HTTPS port (its HTTP port only redirects)
+
+    def connect(self, source: str = ATTACKER) -> socket.socket:
+        """A new connection from the loopback address `source` (TLS through the edge)."""
+        connection = socket.create_connection((LOOPBACK, self.port), timeout=10, source_address=(source, 0))
+        return self.tls.wrap_socket(connection, server_hostname=EDGE_NAME) if self.tls else connection
+
+    def http(self, source: str, timeout: float = 10.0) -> http.client.HTTPConnection:
+        if self.tls:
+            return http.client.HTTPSConnection(
+                LOOPBACK, self.port, timeout=timeout, context=self.tls, source_address=(source, 0)
+            )
+        return http.client.HTTPConnection(LOOPBACK, self.port, timeout=timeout, source_address=(source, 0))
 
     def memory_kib(self) -> tuple[int, int]:
         """(RSS summed over the service's processes, the largest peak RSS of one of them), from /proc."""
@@ -226,11 +246,17 @@ def served_directly(project: Path, folder: Path) -> Iterator[Service]:
 @contextlib.contextmanager
 def through_the_edge(project: Path, folder: Path) -> Iterator[Service]:
     """The project's `make run` in production behind nginx with the baked site (tests/support/edge.py)."""
-    pytest.importorskip("tests.support.edge", reason="the edge harness (tests/support/edge.py) is not on this branch")
-    # The harness was not on branch edge-host when this module was written: its adapter is still to do, and
-    # an edge test fails saying so rather than pass or skip unseen.
-    pytest.fail("the hostile probes have no adapter to tests/support/edge.py yet (see branch hostile's report)")
-    yield  # pragma: no cover
+    if reason := missing_tool():
+        pytest.skip(reason)
+    with served_directly(project, folder) as service, edge(project, service.port, folder / "nginx") as front:
+        yield Service(
+            "edge",
+            front.https_port,
+            service.pids,
+            service.log,
+            {**service.extra, "edge": front, "nginx": lambda: process_tree(front.process.pid)},
+            tls=front.tls_context(),
+        )
 
 
 STARTERS = {"bare": bare_uvicorn, "direct": served_directly, "edge": through_the_edge}
@@ -286,11 +312,18 @@ def status_of(port: int, path: str, *, timeout: float = 10.0, method: str = "GET
         connection.close()
 
 
-def outcome_of(port: int, path: str) -> str:
+def outcome_of(service: Service, path: str, source: str) -> str:
+    """One GET on a new connection from `source`: its status as text, or the error met."""
+    connection = service.http(source)
     try:
-        return str(status_of(port, path))
+        connection.request("GET", path)
+        response = connection.getresponse()
+        response.read()
+        return str(response.status)
     except (OSError, http.client.HTTPException) as error:
         return type(error).__name__
+    finally:
+        connection.close()
 
 
 def answer_of(connection: socket.socket, timeout: float = 10.0) -> str:
@@ -298,7 +331,7 @@ def answer_of(connection: socket.socket, timeout: float = 10.0) -> str:
     connection.settimeout(timeout)
     try:
         data = connection.recv(65536)
-    except ConnectionResetError:
+    except (ConnectionResetError, BrokenPipeError, ssl.SSLError):
         return "reset"
     except TimeoutError:
         return "timeout"
@@ -307,12 +340,12 @@ def answer_of(connection: socket.socket, timeout: float = 10.0) -> str:
     return data.split(b"\r\n", 1)[0].split(b" ")[1].decode(errors="replace")
 
 
-def send_then_read(port: int, head: bytes, body: Iterable[bytes] = ()) -> tuple[str, int]:
+def send_then_read(service: Service, head: bytes, body: Iterable[bytes] = ()) -> tuple[str, int]:
     """Send head then the body's blocks on a new connection, as far as the server lets us; then its answer
     (as answer_of) and how many bytes went out."""
     sent = 0
-    with socket.create_connection((LOOPBACK, port), timeout=10) as connection:
-        with contextlib.suppress(BrokenPipeError, ConnectionResetError, TimeoutError):
+    with service.connect() as connection:
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError, TimeoutError, ssl.SSLError):
             connection.sendall(head)
             sent += len(head)
             for block in body:
@@ -325,8 +358,11 @@ def closed_by_server(connection: socket.socket) -> bool:
     """Whether the server has closed this connection, without waiting."""
     connection.settimeout(0)  # with a timeout, Python polls for it before recv (MSG_DONTWAIT or not)
     try:
+        if isinstance(connection, ssl.SSLSocket):  # no MSG_PEEK: read what came (an error page, or the end)
+            connection.recv(1)
+            return True
         return connection.recv(1, socket.MSG_PEEK) == b""
-    except BlockingIOError:
+    except (BlockingIOError, ssl.SSLWantReadError):
         return False
     except OSError:
         return True
@@ -350,15 +386,15 @@ class Tally:
         return f"{self.answered}/{len(self.outcomes)} answered 200 ({self.share:.1%}) {dict(Counter(self.outcomes))}"
 
 
-def gets_and_probes(port: int) -> tuple[Tally, Tally]:
-    """GETS `GET /` spread over GET_SECONDS (8 at a time at most), and a `/livez` probe every PROBE_EVERY
-    meanwhile; each on a new connection, 10 s to answer."""
+def gets_and_probes(service: Service) -> tuple[Tally, Tally]:
+    """GETS `GET /` from another client spread over GET_SECONDS (8 at a time at most), and a `/livez` probe
+    from this host every PROBE_EVERY meanwhile; each on a new connection, 10 s to answer."""
     gets, probes = Tally(), Tally()
     done = threading.Event()
 
     def probe() -> None:
         while not done.wait(PROBE_EVERY):
-            probes.outcomes.append(outcome_of(port, "/livez"))
+            probes.outcomes.append(outcome_of(service, "/livez", HEALTH_CHECK))
 
     prober = threading.Thread(target=probe, daemon=True)
     prober.start()
@@ -366,7 +402,7 @@ def gets_and_probes(port: int) -> tuple[Tally, Tally]:
 
     def one(index: int) -> str:
         time.sleep(max(0.0, began + index * GET_SECONDS / GETS - time.monotonic()))
-        return outcome_of(port, "/")
+        return outcome_of(service, "/", CLIENT)
 
     try:
         with ThreadPoolExecutor(8) as pool:
@@ -403,8 +439,9 @@ class Trickle:
         self.thread.join()
 
 
-def open_connections(port: int, count: int, stack: contextlib.ExitStack) -> list[socket.socket]:
-    return [stack.enter_context(socket.create_connection((LOOPBACK, port), timeout=10)) for _ in range(count)]
+def open_connections(service: Service, count: int, stack: contextlib.ExitStack) -> list[socket.socket]:
+    """`count` connections from the attacker's address."""
+    return [stack.enter_context(service.connect()) for _ in range(count)]
 
 
 # --- the probes: each takes a fresh service and returns what it saw --------------------------------
@@ -425,11 +462,11 @@ def flood(service: Service) -> Flooded:
     """IDLE_CONNECTIONS that send nothing and SLOWLORIS_CONNECTIONS that send their headers a byte a second,
     all open while GETS `GET /` and the probes are sent; then how many of them the server had closed."""
     with contextlib.ExitStack() as stack:
-        idle = open_connections(service.port, IDLE_CONNECTIONS, stack)
-        slow = open_connections(service.port, SLOWLORIS_CONNECTIONS, stack)
+        idle = open_connections(service, IDLE_CONNECTIONS, stack)
+        slow = open_connections(service, SLOWLORIS_CONNECTIONS, stack)
         byte_at = lambda i: SLOWLORIS[i : i + 1] or b"a"  # noqa: E731 (the header value never ends)
         with Trickle(slow, byte_at, 1.0):
-            gets, probes = gets_and_probes(service.port)
+            gets, probes = gets_and_probes(service)
         closed = {"idle": sum(map(closed_by_server, idle)), "slowloris": sum(map(closed_by_server, slow))}
         memory = service.memory_kib()
     found = Flooded(gets, probes, closed, memory)
@@ -458,12 +495,12 @@ def slow_uploads(service: Service) -> Uploaded:
     """SLOW_UPLOADS POSTs to a route that reads its body, each sending its headers then a byte every 3 s,
     all open while GETS `GET /` and the probes are sent."""
     with contextlib.ExitStack() as stack:
-        uploads = open_connections(service.port, SLOW_UPLOADS, stack)
+        uploads = open_connections(service, SLOW_UPLOADS, stack)
         for connection in uploads:
             connection.sendall(UPLOAD_HEAD)
         with Trickle(uploads, lambda _: b"x", 3.0):
             time.sleep(2)  # the headers are in: every upload has reached the app (or the edge's buffer)
-            gets, probes = gets_and_probes(service.port)
+            gets, probes = gets_and_probes(service)
         still_open = sum(not closed_by_server(connection) for connection in uploads)
     found = Uploaded(gets, probes, still_open)
     figure(f"{SLOW_UPLOADS} slow uploads: {GETS} GET / [{service.column}]", str(gets))
@@ -495,24 +532,24 @@ def blocks(total: int, block: bytes) -> Iterator[bytes]:
 def oversized(service: Service) -> Oversized:
     """64 KB of headers, 1 MB of chunked trailers, a 16 MB body (Content-Length, then chunked); what each
     met, and the service's memory before and after them all."""
-    port = service.port
+    target = service
     before = service.memory_kib()
     header_lines = b"".join(b"X-Big-%d: %s\r\n" % (i, b"a" * 1000) for i in range(HEADER_BYTES // 1000 + 1))
     chunk = b"%x\r\n%s\r\n" % (64 * 1024, b"x" * 64 * 1024)
     outcomes = {
-        "64 KB of headers": send_then_read(port, b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n" + header_lines + b"\r\n"),
+        "64 KB of headers": send_then_read(target, b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n" + header_lines + b"\r\n"),
         "1 MB of trailers": send_then_read(
-            port,
+            target,
             b"POST /upload HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n",
             [*blocks(TRAILER_BYTES, (b"X-Trailer: " + b"a" * 51 + b"\r\n") * 1024), b"\r\n"],
         ),
         "16 MB body, Content-Length": send_then_read(
-            port,
+            target,
             b"POST /upload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: %d\r\n\r\n" % BODY_BYTES,
             blocks(BODY_BYTES, b"x" * 65536),
         ),
         "16 MB body, chunked": send_then_read(
-            port,
+            target,
             b"POST /upload HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n",
             [*[chunk] * (BODY_BYTES // (64 * 1024)), b"0\r\n\r\n"],
         ),
@@ -530,7 +567,7 @@ def oversized(service: Service) -> Oversized:
 
 
 def two_hosts(service: Service) -> str:
-    answer, _ = send_then_read(service.port, b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nHost: evil.example\r\n\r\n")
+    answer, _ = send_then_read(service, b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nHost: evil.example\r\n\r\n")
     figure(f"two Host headers [{service.column}]", answer)
     return answer
 
@@ -596,7 +633,10 @@ def test_headers_and_trailers_cost_no_memory_and_the_edge_refuses_them(
     assert isinstance(found, Oversized)
     if column == "edge":
         assert found.outcomes["64 KB of headers"][0] in REFUSED, found.outcomes
-        assert found.outcomes["1 MB of trailers"][0] in REFUSED, found.outcomes
+        # nginx 1.22 reads a chunked body's trailers and drops them (it forwards the body with a
+        # Content-Length): a 200, but nothing reaches the service. Measured: service peak RSS unchanged.
+        trailers = found.outcomes["1 MB of trailers"][0]
+        assert trailers in REFUSED or found.peak_growth_kib < 1024, (found.outcomes, found.before_kib, found.after_kib)
     assert found.peak_growth_kib < MEMORY_GROWTH_KIB, (found.before_kib, found.after_kib)
 
 
@@ -726,9 +766,9 @@ def access_log(start: Callable[..., contextlib.AbstractContextManager[Service]])
         # Percent-encoded, as a client must send them (raw controls and bytes past 0x7f in the target get
         # httptools' 400 before the app): the access line must log them as sent, never decoded.
         target = f"/x%0a{urllib.parse.quote(FORGED)}%1b%5b31m%c2%85%e2%80%a8%e2%80%ae"
-        send_then_read(service.port, f"GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
+        send_then_read(service, f"GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
         docs: dict[str, int | str] = {
-            path: outcome_of(service.port, path) for path in ("/docs", "/redoc", "/openapi.json")
+            path: outcome_of(service, path, CLIENT) for path in ("/docs", "/redoc", "/openapi.json")
         }
         wait_until(lambda: "/openapi.json" in service.log(), 10, "the access lines")
         return AccessLog(service.log(), docs)
