@@ -95,8 +95,7 @@ class Settings(BaseSettings):
 
 
 @lru_cache
-def get_settings() -> Settings:
-    """The settings, read once per process; tests call `get_settings.cache_clear()`."""
+def get_settings() -> Settings:  # read once per process; tests call get_settings.cache_clear()
     return Settings()
 
 

@@ -22,7 +22,7 @@ def gunicorn_command(*, reload: bool = False) -> list[str]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m {{ cookiecutter.package_name }}", description="Serve the app.")
+    parser = argparse.ArgumentParser(prog="python -m {{ cookiecutter.package_name }}")
     parser.add_argument("--reload", action="store_true", help="restart workers on code changes (development)")
     reload = parser.parse_args().reload
 {%- if cookiecutter.metrics == "yes" %}

@@ -3,6 +3,9 @@
 import argparse
 {%- if cookiecutter.metrics == "yes" %}
 import contextlib
+{%- endif %}
+import importlib
+{%- if cookiecutter.metrics == "yes" %}
 import os
 {%- endif %}
 import signal
@@ -40,7 +43,7 @@ def exit_successfully(signum: int, frame: FrameType | None) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m {{ cookiecutter.package_name }}", description="Serve the app.")
+    parser = argparse.ArgumentParser(prog="python -m {{ cookiecutter.package_name }}")
     parser.add_argument("--reload", action="store_true", help="restart on changes in src/ (development; one process)")
     reload = parser.parse_args().reload
     settings = load_settings_or_exit()
@@ -59,7 +62,9 @@ def main() -> None:
 
         metrics = endpoint(settings.host, settings.metrics_port)
     with metrics:
+        importlib.import_module("{{ cookiecutter.package_name }}.main")  # a broken app fails here, once, not in every worker
         uvicorn.run("{{ cookiecutter.package_name }}.main:app", **options)
 {%- else %}
+    importlib.import_module("{{ cookiecutter.package_name }}.main")  # a broken app fails here, once, not in every worker
     uvicorn.run("{{ cookiecutter.package_name }}.main:app", **options)
 {%- endif %}
