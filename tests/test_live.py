@@ -460,34 +460,19 @@ def broken_app(
     return BrokenApp(**vars(failed), import_attempts=tries)
 
 
-def uvicorn_supervisor_restarts_failed_imports(request: pytest.FixtureRequest) -> None:
-    """Uvicorn 0.55's supervisor stops only for a worker that exits 3 (Config.load_app's code when
-    the module or attribute is missing); an exception raised while the app imports exits the worker
-    with 1, which the supervisor restarts, forever. Measured here: 6 import attempts in 45 s, still
-    running (by hand: still running at 60 s). One process exits 1 at once."""
-    if request.node.callspec.id.startswith("uvicorn-2-"):
-        request.applymarker(
-            pytest.mark.xfail(
-                reason="Uvicorn's supervisor restarts a worker whose app raised at import (exit 1) forever",
-                strict=True,
-            )
-        )
-
-
 @pytest.mark.slow
-def test_app_that_fails_to_import_exits_non_zero(broken_app: BrokenApp, request: pytest.FixtureRequest) -> None:
-    # Not 0: systemd's Restart=on-failure and orchestrators must see a failure.
-    # Measured: Uvicorn with one process 1 (the import error), Gunicorn 3 (its "Worker failed to boot").
-    uvicorn_supervisor_restarts_failed_imports(request)
+def test_app_that_fails_to_import_exits_non_zero(broken_app: BrokenApp) -> None:
+    # Not 0: systemd's Restart=on-failure and orchestrators must see a failure. Measured: Uvicorn 1 (the
+    # import error, raised in the first process: serving/server.py imports the app before any worker,
+    # since Uvicorn 0.55's supervisor restarts a worker that exits 1 forever), Gunicorn 3 ("Worker failed to boot").
 
     assert broken_app.exited, broken_app.log[-2000:]
     assert broken_app.server_exit_code not in (0, None), broken_app.log[-2000:]
 
 
 @pytest.mark.slow
-def test_app_that_fails_to_import_is_not_restarted(broken_app: BrokenApp, request: pytest.FixtureRequest) -> None:
+def test_app_that_fails_to_import_is_not_restarted(broken_app: BrokenApp) -> None:
     # Each worker may try once; a supervisor restarting them would try again.
-    uvicorn_supervisor_restarts_failed_imports(request)
 
     assert broken_app.exited, broken_app.log[-2000:]
     assert 1 <= broken_app.import_attempts <= 2, broken_app.log[-2000:]
