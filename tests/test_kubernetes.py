@@ -35,12 +35,9 @@ KUBE_DIR = Path("deploy/kubernetes")
 BASE = KUBE_DIR / "base"
 OVERLAY = KUBE_DIR / "overlays/production"
 INGRESS = KUBE_DIR / "components/ingress"
-HTTPROUTE = KUBE_DIR / "components/httproute"
 EXPECTED_FILES = {
     INGRESS / "kustomization.yaml",
     INGRESS / "ingress.yaml",
-    HTTPROUTE / "kustomization.yaml",
-    HTTPROUTE / "httproute.yaml",
     BASE / "kustomization.yaml",
     BASE / "namespace.yaml",
     BASE / "deployment.yaml",
@@ -50,8 +47,7 @@ EXPECTED_FILES = {
     BASE / "networkpolicy.yaml",
     OVERLAY / "kustomization.yaml",
 }
-# kubernetes-validate knows the built-in kinds only; the HTTPRoute (a Gateway API CRD) is checked below.
-RESOURCE_FILES = sorted(path for path in EXPECTED_FILES if path.name not in {"kustomization.yaml", "httproute.yaml"})
+RESOURCE_FILES = sorted(path for path in EXPECTED_FILES if path.name != "kustomization.yaml")
 KUSTOMIZATIONS = (BASE, OVERLAY)
 
 
@@ -554,44 +550,6 @@ def test_the_ingress_burst_is_the_sites(rendered: dict[Path, list[dict[str, Any]
     burst = int(annotations[ANNOTATION + "limit-rps"]) * int(annotations[ANNOTATION + "limit-burst-multiplier"])
 
     assert burst == int(site_directive(nginx_site(project), r"^\s*limit_req\s.*burst=(\d+)"))
-
-
-# --- the Gateway API component --------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def routed(project: Path, tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
-    """The production overlay with the HTTPRoute component in place of the Ingress, as its comment says."""
-    copy = tmp_path_factory.mktemp("routed")
-    shutil.copytree(project / KUBE_DIR, copy / KUBE_DIR)
-    overlay = copy / OVERLAY / "kustomization.yaml"
-    text = overlay.read_text()
-    assert "  - ../../components/ingress\n" in text
-    overlay.write_text(text.replace("components/ingress", "components/httproute"))
-    return render(project, copy / OVERLAY)
-
-
-def test_the_route_replaces_the_ingress(routed: list[dict[str, Any]]) -> None:
-    assert [item["kind"] for item in routed if item["kind"] in {"Ingress", "HTTPRoute"}] == ["HTTPRoute"]
-
-
-def test_the_route_sends_to_the_services_port(routed: list[dict[str, Any]]) -> None:
-    route = one_of_kind(routed, "HTTPRoute")
-    service = one_of_kind(routed, "Service")
-    (rule,) = route["spec"]["rules"]
-    (backend,) = rule["backendRefs"]
-
-    assert route["apiVersion"] == "gateway.networking.k8s.io/v1"
-    assert route["metadata"]["namespace"] == service["metadata"]["namespace"]
-    assert (backend["name"], backend["port"]) == (service["metadata"]["name"], service["spec"]["ports"][0]["port"])
-    assert route["spec"]["parentRefs"][0]["sectionName"] == "https"
-
-
-def test_the_route_host_is_an_allowed_host(routed: list[dict[str, Any]], project: Path) -> None:
-    package = json.loads((project / ".cruft.json").read_text())["context"]["cookiecutter"]["package_name"]
-    allowed = one_of_kind(routed, "ConfigMap")["data"][f"{package.upper()}_ALLOWED_HOSTS"].split(",")
-
-    assert one_of_kind(routed, "HTTPRoute")["spec"]["hostnames"] == allowed
 
 
 # --- checkov ------------------------------------------------------------------------------------------
