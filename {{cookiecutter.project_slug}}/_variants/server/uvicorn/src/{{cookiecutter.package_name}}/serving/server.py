@@ -47,10 +47,9 @@ def main() -> None:
     parser.add_argument("--reload", action="store_true", help="restart on changes in src/ (development; one process)")
     reload = parser.parse_args().reload
     settings = load_settings_or_exit()
-    # With workers, Uvicorn's supervisor installs its own handlers (SIGHUP: a rolling restart).
     signal.signal(signal.SIGTERM, exit_successfully)
     signal.signal(signal.SIGINT, exit_successfully)
-    signal.signal(signal.SIGHUP, signal.SIG_IGN)  # one process (WEB_CONCURRENCY=1) has nothing to restart
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)  # one process; with workers, the supervisor's: a rolling restart
     options = uvicorn_options(settings) | ({"reload": True, "reload_dirs": ["src"]} if reload else {})
 {%- if cookiecutter.metrics == "yes" %}
     metrics: contextlib.AbstractContextManager[None] = contextlib.nullcontext()
@@ -62,9 +61,11 @@ def main() -> None:
 
         metrics = endpoint(settings.host, settings.metrics_port)
     with metrics:
-        importlib.import_module("{{ cookiecutter.package_name }}.main")  # a broken app fails here, once, not in every worker
+        # A broken app fails here, once, rather than in every worker (which the supervisor would restart).
+        importlib.import_module("{{ cookiecutter.package_name }}.main")
         uvicorn.run("{{ cookiecutter.package_name }}.main:app", **options)
 {%- else %}
-    importlib.import_module("{{ cookiecutter.package_name }}.main")  # a broken app fails here, once, not in every worker
+    # A broken app fails here, once, rather than in every worker (which the supervisor would restart).
+    importlib.import_module("{{ cookiecutter.package_name }}.main")
     uvicorn.run("{{ cookiecutter.package_name }}.main:app", **options)
 {%- endif %}
