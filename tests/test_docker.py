@@ -809,24 +809,9 @@ class EdgeStream(RequestStream):
     edge: Edge | None = None
     interval: float = STREAM_INTERVAL
 
-    def _run(self, deadline: float) -> None:
+    def request(self) -> int:
         assert self.edge is not None
-        while not self._stop.is_set() and time.monotonic() < deadline:
-            began = time.monotonic()
-            try:
-                status, _, _ = self.edge.https(self.path, timeout=self.timeout)
-                problem = None if status == self.expect else f"status {status}"
-            except (OSError, http.client.HTTPException) as error:
-                problem = f"{type(error).__name__}: {error}"
-            with self._lock:
-                if problem is None:
-                    self.succeeded += 1
-                else:
-                    self.failed += 1
-                    self.failure_starts.append(began)
-                    if len(self.failures) < 20:
-                        self.failures.append(problem)
-            self._stop.wait(self.interval)
+        return self.edge.https(self.path, timeout=self.timeout)[0]
 
 
 @dataclass

@@ -322,11 +322,17 @@ class RequestStream:
         with self._lock:
             return sum(1 for began in self.failure_starts if began < moment)
 
+    interval: float = 0.0  # seconds each client waits between its requests
+
+    def request(self) -> int:
+        """One request of the stream: its status (a subclass may send it another way)."""
+        return get(self.port, self.path, timeout=self.timeout)[0]
+
     def _run(self, deadline: float) -> None:
         while not self._stop.is_set() and time.monotonic() < deadline:
             began = time.monotonic()
             try:
-                status, _ = get(self.port, self.path, timeout=self.timeout)
+                status = self.request()
                 problem = None if status == self.expect else f"status {status}"
             except (OSError, http.client.HTTPException) as error:
                 problem = f"{type(error).__name__}: {error}"
@@ -338,6 +344,8 @@ class RequestStream:
                     self.failure_starts.append(began)
                     if len(self.failures) < 20:
                         self.failures.append(problem)
+            if self.interval:
+                self._stop.wait(self.interval)
 
     def start(self) -> RequestStream:
         deadline = time.monotonic() + self.max_seconds
