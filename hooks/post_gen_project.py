@@ -1,15 +1,16 @@
 """Shape and check the generated project.
 
-1. Put the chosen runner's files in place from one table (RUNNER_FILES), and the files of each
-   optional feature answered "yes" from another (OPTION_FILES); drop every other staged copy. These
-   files are staged in .runner-files/ rather than written in place, so a project regenerated with -f
-   never has a file of the user's overwritten and then deleted.
+1. Lay out the answers' files. `_variants/<answer>/<value>/` holds the files an answer's value adds,
+   at their paths in the project (`_variants/server/gunicorn/src/<package>/serving/gunicorn_conf.py`);
+   `_variants/<a>+<b>/<value a>+<value b>/` those of two answers together. The chosen folders are
+   laid over the project, then `_variants/` is removed: the folder tree is the only table there is.
+   Adding a server or a packaging is adding its folder (and its value in cookiecutter.json).
 2. Record the answers and the template's source and commit in .cruft.json, the form `cruft check`
    and `cruft update` read (git is optional: without it the commit is left null).
 3. Check what this run wrote: Python compiles, TOML/JSON/YAML parse, no template markers are left.
-4. For the Docker runner, which builds from uv.lock: say that `make image` writes it first. The
+4. For the Docker packaging, which builds from uv.lock: say that `make image` writes it first. The
    bake itself locks nothing: it stays offline and fast, and needs neither uv nor the project's
-   Python (locking took a second of network, or failed without a Python 3.13 at hand).
+   Python.
 
 Standard library plus PyYAML (a dependency of cookiecutter). One line per error, exit 1.
 """
@@ -27,64 +28,55 @@ from pathlib import Path
 # The answers arrive as JSON data, never as code (see pre_gen_project.py).
 ANSWERS = json.loads(r""" {{ cookiecutter | tojson }} """)
 
-STAGING_DIR = Path(".runner-files")
-
-# runner -> {path in the project: file in STAGING_DIR}. "{package}" and "{slug}" are filled in.
-RUNNER_FILES: dict[str, dict[str, str]] = {
-    "uvicorn": {
-        "src/{package}/serving/server.py": "server_uvicorn.py",
-        "tests/test_server.py": "test_server_uvicorn.py",
-        "deploy/{slug}.service": "systemd.service",
-    },
-    "gunicorn": {
-        "src/{package}/serving/server.py": "server_gunicorn.py",
-        "tests/test_server.py": "test_server_gunicorn.py",
-        "src/{package}/serving/gunicorn_conf.py": "gunicorn_conf.py",
-        "src/{package}/serving/gunicorn_worker.py": "gunicorn_worker.py",
-        "tests/test_gunicorn_worker.py": "test_gunicorn_worker.py",
-        "deploy/{slug}.service": "systemd.service",
-    },
-    "docker": {
-        "src/{package}/serving/server.py": "server_uvicorn.py",
-        "tests/test_server.py": "test_server_uvicorn.py",
-        "src/{package}/serving/healthcheck.py": "healthcheck.py",
-        "tests/test_healthcheck.py": "test_healthcheck.py",
-        "Dockerfile": "Dockerfile",
-        ".dockerignore": "dockerignore",
-        "compose.yaml": "compose.yaml",
-        ".github/workflows/release.yml": "release.yml",
-    },
-}
-NEEDS_LOCK_FILE = {"docker"}
+VARIANTS_DIR = Path("_variants")
 LOCK_NOTE = (
     "the image installs the exact versions in uv.lock: `make image` writes it first when missing or "
     "older than pyproject.toml (or run `make lock`); commit it"
 )
 
-# Optional features: answer -> {path in the project: file in STAGING_DIR}, installed when the answer
-# is "yes" ("a+b": when both are). pre_gen_project.py has already refused a feature the chosen runner
-# cannot use.
-OPTION_FILES: dict[str, dict[str, str]] = {
-    "kubernetes": {
-        "deploy/kubernetes/base/kustomization.yaml": "kubernetes/base/kustomization.yaml",
-        "deploy/kubernetes/base/namespace.yaml": "kubernetes/base/namespace.yaml",
-        "deploy/kubernetes/base/deployment.yaml": "kubernetes/base/deployment.yaml",
-        "deploy/kubernetes/base/service.yaml": "kubernetes/base/service.yaml",
-        "deploy/kubernetes/base/hpa.yaml": "kubernetes/base/hpa.yaml",
-        "deploy/kubernetes/base/pdb.yaml": "kubernetes/base/pdb.yaml",
-        "deploy/kubernetes/base/networkpolicy.yaml": "kubernetes/base/networkpolicy.yaml",
-        "deploy/kubernetes/overlays/production/kustomization.yaml": "kubernetes/overlays/production/kustomization.yaml",
-    },
-    "metrics": {
-        "src/{package}/serving/metrics.py": "metrics.py",
-        "tests/test_metrics.py": "test_metrics.py",
-    },
-    "kubernetes+metrics": {
-        "deploy/kubernetes/components/servicemonitor/kustomization.yaml": "kubernetes/components/servicemonitor/kustomization.yaml",
-        "deploy/kubernetes/components/servicemonitor/service.yaml": "kubernetes/components/servicemonitor/service.yaml",
-        "deploy/kubernetes/components/servicemonitor/servicemonitor.yaml": "kubernetes/components/servicemonitor/servicemonitor.yaml",
-    },
-}
+
+class GenerationError(Exception):
+    """A problem with what was generated; its message is the one line the user sees."""
+
+
+def variant_folders() -> dict[Path, bool]:
+    """Every `_variants/<answers>/<values>/` folder, and whether this project's answers choose it."""
+    folders = {}
+    for answers in sorted(path for path in VARIANTS_DIR.iterdir() if path.is_dir()):
+        names = answers.name.split("+")
+        unknown = [name for name in names if name not in ANSWERS]
+        if unknown:
+            raise GenerationError(f"{answers} names no answer of cookiecutter.json: {', '.join(unknown)}")
+        for values in sorted(path for path in answers.iterdir() if path.is_dir()):
+            folders[values] = values.name.split("+") == [str(ANSWERS[name]) for name in names]
+    return folders
+
+
+def files_in(folder: Path) -> dict[Path, Path]:
+    """The folder's files: path in the project -> file in the folder."""
+    return {path.relative_to(folder): path for path in sorted(folder.rglob("*")) if path.is_file()}
+
+
+def install_variant_files() -> tuple[list[Path], list[tuple[Path, str]]]:
+    """Lay the chosen folders over the project and remove `_variants/`. Returns the files installed,
+    and the files of values not chosen that exist in the project (written by an earlier generation
+    with other answers, kept), each with the answer that owns them."""
+    folders = variant_folders()
+    installed: dict[Path, Path] = {}
+    for folder, chosen in folders.items():
+        if chosen:
+            installed.update(files_in(folder))
+    others = {}
+    for folder, chosen in folders.items():
+        if not chosen:
+            owner = f"{folder.parent.name}={folder.name}"
+            others.update({path: owner for path in files_in(folder) if path not in installed and path.exists()})
+    for destination, source in installed.items():
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, destination)
+    shutil.rmtree(VARIANTS_DIR)
+    return sorted(installed), sorted(others.items())
+
 
 # What cruft reads: written here so that plain `cookiecutter` projects can be updated with cruft.
 CRUFT_FILE = Path(".cruft.json")
@@ -101,78 +93,6 @@ GIT_TIMEOUT = 20
 # Actions expression, not ours).
 LEFTOVER_MARKERS = re.compile(r"(?<!\$)\{\{|\{[%]|\bcookiecutter\.")
 TEMPLATE_PATH_PART = re.compile(r"\{\{\s*cookiecutter\.(\w+)\s*\}\}")
-
-
-class GenerationError(Exception):
-    """A problem with what was generated; its message is the one line the user sees."""
-
-
-def placed(table: dict[str, str]) -> dict[Path, Path]:
-    """One table row set as paths: destination in the project -> staged source."""
-    names = {"package": ANSWERS["package_name"], "slug": ANSWERS["project_slug"]}
-    return {Path(dest.format(**names)): STAGING_DIR / staged for dest, staged in table.items()}
-
-
-def runner_files(runner: str) -> dict[Path, Path]:
-    """The runner's files: destination in the project -> staged source."""
-    return placed(RUNNER_FILES[runner])
-
-
-def chosen(option: str) -> bool:
-    """Whether the option's answer is "yes" (for "a+b", both answers)."""
-    return all(ANSWERS.get(name) == "yes" for name in option.split("+"))
-
-
-def selected_files(runner: str) -> dict[Path, Path]:
-    """The runner's files plus those of every optional feature answered "yes"."""
-    files = runner_files(runner)
-    for option, table in OPTION_FILES.items():
-        if chosen(option):
-            files.update(placed(table))
-    return files
-
-
-def staged_files() -> set[Path]:
-    return {path for path in STAGING_DIR.rglob("*") if path.is_file()}
-
-
-def check_staging_matches_table() -> None:
-    """Every staged file belongs to some table row and every listed one exists: the tables are the truth."""
-    tables = [*RUNNER_FILES.values(), *OPTION_FILES.values()]
-    listed = {STAGING_DIR / name for files in tables for name in files.values()}
-    present = staged_files()
-    if present - listed:
-        names = ", ".join(sorted(str(path) for path in present - listed))
-        raise GenerationError(f"staged runner files missing from RUNNER_FILES: {names}")
-    if listed - present:
-        names = ", ".join(sorted(str(path) for path in listed - present))
-        raise GenerationError(f"RUNNER_FILES lists files the template does not have: {names}")
-
-
-def install_runner_files(runner: str) -> list[Path]:
-    """Copy the selected staged files into place, then remove every staged file."""
-    installed = []
-    for destination, staged in selected_files(runner).items():
-        destination.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(staged, destination)
-        installed.append(destination)
-    for staged in staged_files():
-        staged.unlink()
-    # Deepest folders first; each is empty now, and rmdir fails loudly if anything else is in one.
-    for folder in sorted((path for path in STAGING_DIR.rglob("*") if path.is_dir()), reverse=True):
-        folder.rmdir()
-    STAGING_DIR.rmdir()
-    return installed
-
-
-def other_answers_leftovers(runner: str) -> list[tuple[Path, str]]:
-    """Files other answers would install that exist here (written by an earlier generation, not this
-    one), each with the owner to name: "another runner" or the option's name."""
-    mine = set(selected_files(runner))
-    owners = {path: "another runner" for name in RUNNER_FILES for path in runner_files(name)}
-    for option, table in OPTION_FILES.items():
-        owners.update(dict.fromkeys(placed(table), f"the {option} option"))
-    return sorted((path, owner) for path, owner in owners.items() if path not in mine and path.exists())
 
 
 def template_dir() -> Path | None:
@@ -289,7 +209,7 @@ def files_written_this_run(installed: list[Path]) -> list[Path]:
     written = set(installed)
     for source in project_template.rglob("*"):
         relative = source.relative_to(project_template)
-        if source.is_file() and relative.parts[0] != STAGING_DIR.name:
+        if source.is_file() and relative.parts[0] != VARIANTS_DIR.name:
             name = TEMPLATE_PATH_PART.sub(lambda match: str(ANSWERS[match.group(1)]), str(relative))
             written.add(Path(name))
     return sorted(written)
@@ -345,11 +265,9 @@ def check_generated_files(paths: list[Path]) -> None:
 
 
 def main() -> int:
-    runner = ANSWERS["runner"]
     notes = []
     try:
-        check_staging_matches_table()
-        installed = install_runner_files(runner)
+        installed, others = install_variant_files()
         # cruft passes its own "_commit" and writes .cruft.json itself (`cruft create`, and the two
         # renderings `cruft update` compares, which must not differ in it).
         if "_commit" not in ANSWERS:
@@ -361,13 +279,13 @@ def main() -> int:
         return 1
     for note in notes:
         print(f"note: {note}")
-    for path, owner in other_answers_leftovers(runner):
+    for path, owner in others:
         print(f"note: {path} belongs to {owner} and was kept (delete it if unused)")
-    # Not in cruft's renderings (temporary folders, never with a uv.lock): `cruft update` switching
-    # from docker to another runner would print it too.
-    if runner in NEEDS_LOCK_FILE and not Path("uv.lock").exists() and "_commit" not in ANSWERS:
+    # Not in cruft's renderings (temporary folders, never with a uv.lock).
+    if ANSWERS["packaging"] == "docker" and not Path("uv.lock").exists() and "_commit" not in ANSWERS:
         print(f"note: {LOCK_NOTE}")
     return 0
+
 
 if __name__ == "__main__":
     sys.exit(main())

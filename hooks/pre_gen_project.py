@@ -16,12 +16,10 @@ import unicodedata
 # can break this file. (The spaces keep the JSON's own quotes apart from the raw string's.)
 ANSWERS = json.loads(r""" {{ cookiecutter | tojson }} """)
 
-# Kept equal to cookiecutter.json's runner choices and template_python.py's versions by tests/test_hooks.py.
+# Kept equal to local_extensions.py's versions by tests/test_hooks.py. (The server and packaging
+# answers are checked by cookiecutter itself against cookiecutter.json's lists, their one source.)
 PYTHON_VERSIONS = ("3.13", "3.12", "3.11")
-RUNNERS = ("uvicorn", "gunicorn", "docker")
 YES_NO = ("no", "yes")
-# The Kubernetes manifests run the project's Docker image, so only the docker runner has one.
-KUBERNETES_RUNNERS = ("docker",)
 
 # Import names the generated project depends on (runtime and dev); a package with one of these names
 # would shadow it.
@@ -173,12 +171,6 @@ def check_python_version(value: str) -> str | None:
     return None
 
 
-def check_runner(value: str) -> str | None:
-    if value not in RUNNERS:
-        return f"must be one of {', '.join(RUNNERS)}"
-    return None
-
-
 def check_yes_no(value: str) -> str | None:
     if value not in YES_NO:
         return f"must be one of {', '.join(YES_NO)}"
@@ -186,12 +178,12 @@ def check_yes_no(value: str) -> str | None:
 
 
 def check_kubernetes_fits(answers: dict[str, object]) -> str | None:
-    """kubernetes=yes needs the docker runner and a slug Kubernetes accepts as a name."""
+    """kubernetes=yes needs the docker packaging and a slug Kubernetes accepts as a name."""
     if answers.get("kubernetes") != "yes":
         return None
-    runner = answers.get("runner")
-    if runner not in KUBERNETES_RUNNERS:
-        return f"needs runner docker (the manifests run the project's image), not {runner!r}"
+    packaging = answers.get("packaging")
+    if packaging != "docker":
+        return f"needs packaging docker (the manifests run the project's image), not {packaging!r}"
     slug = str(answers.get("project_slug"))
     if not KUBERNETES_NAME_RE.fullmatch(slug):
         return (
@@ -210,7 +202,6 @@ CHECKS = {
     "author_email": check_author_email,
     "version": check_version,
     "python_version": check_python_version,
-    "runner": check_runner,
     "port": check_port,
     "kubernetes": check_yes_no,
     "metrics": check_yes_no,

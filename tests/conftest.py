@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -14,7 +15,12 @@ import pytest
 from cookiecutter.main import cookiecutter
 
 TEMPLATE_DIR = Path(__file__).resolve().parents[1]
-RUNNERS = ("uvicorn", "gunicorn", "docker")
+# The answers' choices, from their one source: cookiecutter.json (the hooks lay out _variants/ from them).
+CHOICES = json.loads((TEMPLATE_DIR / "cookiecutter.json").read_text(encoding="utf-8"))
+SERVERS: tuple[str, ...] = tuple(CHOICES["server"])
+PACKAGINGS: tuple[str, ...] = tuple(CHOICES["packaging"])
+# Every server in every packaging, as (server, packaging); the defaults first.
+COMBINATIONS: tuple[tuple[str, str], ...] = tuple((server, packaging) for packaging in PACKAGINGS for server in SERVERS)
 # Projects installed on this machine target the Python that runs the tests.
 HOST_PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
 # The tools the tests use (uv among them) live beside the interpreter running pytest.
@@ -61,21 +67,23 @@ def bake_project(output_dir: Path, **answers: str) -> Path:
 @pytest.fixture(scope="session")
 def installed_project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., Path]]:
     """Factory: a baked project with its .venv installed by `make install`, made once per test process
-    for each (runner, variant). `customize(project)` runs before the install, for variants such as a
-    test-only slow route; give each customisation its own `variant` name."""
-    made: dict[tuple[str, str], Path] = {}
+    for each (server, packaging, variant). `customize(project)` runs before the install, for variants
+    such as a test-only slow route; give each customisation its own `variant` name."""
+    made: dict[tuple[str, str, str], Path] = {}
 
     def make(
-        runner: str,
+        server: str = SERVERS[0],
+        packaging: str = PACKAGINGS[0],
         *,
         variant: str = "plain",
         customize: Callable[[Path], None] | None = None,
         **answers: Any,
     ) -> Path:
-        key = (runner, variant)
+        key = (server, packaging, variant)
         if key not in made:
-            output = tmp_path_factory.mktemp(f"{runner}-{variant}")
-            project = bake_project(output, **{"python_version": HOST_PYTHON, **answers, "runner": runner})
+            output = tmp_path_factory.mktemp(f"{server}-{packaging}-{variant}")
+            answers = {"python_version": HOST_PYTHON, **answers, "server": server, "packaging": packaging}
+            project = bake_project(output, **answers)
             if customize:
                 customize(project)
             result = run(["make", "install"], project)

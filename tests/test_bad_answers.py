@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import HOST_PYTHON, RUNNERS, TEMPLATE_DIR, project_env, run
+from tests.conftest import COMBINATIONS, HOST_PYTHON, TEMPLATE_DIR, project_env, run
 
 # Answers that keep the rest valid while one field is under test.
 SAFE = {"project_slug": "svc", "package_name": "svc"}
@@ -118,7 +118,11 @@ BAD_ANSWERS = [
     case("author-bell", "author_name", "Ann\x07"),
     case("author-too-long", "author_name", "a" * 101),
     # choices given on the command line
-    case("runner-unknown", "runner", "nginx"),
+    case("server-unknown", "server", "nginx"),
+    case("server-old-runner-value", "server", "docker"),
+    case("packaging-unknown", "packaging", "vm"),
+    # answers that do not go together
+    case("kubernetes-on-a-host", "kubernetes", "yes", packaging="host"),
     case("python-version-unknown", "python_version", "2.7"),
     case("python-version-too-old", "python_version", "3.10"),
     case("python-version-with-patch", "python_version", "3.11.4"),
@@ -242,8 +246,8 @@ def test_injection_payload_runs_nothing_and_stays_inside(
         assert result.project_path.parent == workspace / "cookies" / "bake00"
 
 
-# Valid but nasty: these must bake, and the project must still lint. One bake per runner, the
-# payloads spread over the three free-text fields that accept them.
+# Valid but nasty: these must bake, and the project must still lint. One bake per server x packaging,
+# the payloads spread over the three free-text fields that accept them.
 NASTY_VALID = [
     PAYLOADS["python-triple-quote"],
     PAYLOADS["python-single-triple-quote"],
@@ -258,17 +262,18 @@ NASTY_VALID = [
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("runner", RUNNERS)
+@pytest.mark.parametrize(("server", "packaging"), [pytest.param(*pair, id="-".join(pair)) for pair in COMBINATIONS])
 def test_nasty_valid_answers_bake_and_lint(
     cookies: Any,
     tmpdir: Any,
     monkeypatch: pytest.MonkeyPatch,
     installed_project: Any,
-    runner: str,
+    server: str,
+    packaging: str,
 ) -> None:
     workspace = Path(str(tmpdir))
     monkeypatch.chdir(workspace)
-    offset = RUNNERS.index(runner) * 3
+    offset = COMBINATIONS.index((server, packaging)) * 3 % len(NASTY_VALID)
     answers = {
         "project_name": NASTY_VALID[offset],
         "description": NASTY_VALID[offset + 1],
@@ -276,12 +281,13 @@ def test_nasty_valid_answers_bake_and_lint(
         "project_slug": "nasty",
         "package_name": "nasty",
         "python_version": HOST_PYTHON,
-        "runner": runner,
+        "server": server,
+        "packaging": packaging,
     }
     result = cookies.bake(extra_context=answers)
     assert result.exception is None, result.exception
-    # The tools of an installed project of the same runner lint this one (mypy reads it from src/).
-    tools = installed_project(runner) / ".venv" / "bin"
+    # The tools of an installed project of the same combination lint this one (mypy reads it from src/).
+    tools = installed_project(server, packaging) / ".venv" / "bin"
     env = project_env(MYPY_CACHE_DIR=str(workspace / "mypy-cache"))
     lint = [
         run([str(tools / "ruff"), "check", "--no-cache", "."], result.project_path, env=env),

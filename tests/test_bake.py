@@ -1,4 +1,5 @@
-"""Baking: the exact file set per runner, no template leftovers, and awkward answers that still parse."""
+"""Baking: the exact file set per server x packaging (and with kubernetes, metrics), read from the
+template's `_variants/` tree; no template leftovers; awkward answers that still parse."""
 
 from __future__ import annotations
 
@@ -13,82 +14,14 @@ import pytest
 import yaml
 from dotenv import dotenv_values
 
-COMMON_FILES = {
-    ".cruft.json",
-    ".editorconfig",
-    ".env.example",
-    ".gitattributes",
-    ".github/dependabot.yml",
-    ".github/workflows/ci.yml",
-    ".gitignore",
-    ".python-version",
-    ".pre-commit-config.yaml",
-    "Makefile",
-    "README.md",
-    "pyproject.toml",
-    "docs/observability.md",
-    "docs/operations.md",
-    "src/{package}/__init__.py",
-    "src/{package}/__main__.py",
-    "src/{package}/lifespan.py",
-    "src/{package}/main.py",
-    "src/{package}/middleware.py",
-    "src/{package}/py.typed",
-    "src/{package}/routers/__init__.py",
-    "src/{package}/routers/health.py",
-    "src/{package}/routers/root.py",
-    "src/{package}/serving/__init__.py",
-    "src/{package}/serving/logging_config.py",
-    "src/{package}/serving/protocol.py",
-    "src/{package}/serving/server.py",
-    "src/{package}/settings.py",
-    "tests/__init__.py",
-    "tests/conftest.py",
-    "tests/routers/__init__.py",
-    "tests/routers/test_health.py",
-    "tests/routers/test_root.py",
-    "tests/test_lifespan.py",
-    "tests/test_logging_config.py",
-    "tests/test_main.py",
-    "tests/test_middleware.py",
-    "tests/test_openapi.py",
-    "tests/test_protocol.py",
-    "tests/test_server.py",
-    "tests/test_settings.py",
-}
-RUNNER_ONLY_FILES = {
-    "uvicorn": {"deploy/{slug}.service"},
-    "gunicorn": {
-        "deploy/{slug}.service",
-        "src/{package}/serving/gunicorn_conf.py",
-        "src/{package}/serving/gunicorn_worker.py",
-        "tests/test_gunicorn_worker.py",
-    },
-    "docker": {
-        ".dockerignore",
-        ".github/workflows/release.yml",
-        "Dockerfile",
-        "compose.yaml",
-        "src/{package}/serving/healthcheck.py",
-        "tests/test_healthcheck.py",
-    },
-}
-KUBERNETES_FILES = {
-    "deploy/kubernetes/base/deployment.yaml",
-    "deploy/kubernetes/base/hpa.yaml",
-    "deploy/kubernetes/base/kustomization.yaml",
-    "deploy/kubernetes/base/namespace.yaml",
-    "deploy/kubernetes/base/networkpolicy.yaml",
-    "deploy/kubernetes/base/pdb.yaml",
-    "deploy/kubernetes/base/service.yaml",
-    "deploy/kubernetes/overlays/production/kustomization.yaml",
-}
-METRICS_FILES = {"src/{package}/serving/metrics.py", "tests/test_metrics.py"}
-KUBERNETES_METRICS_FILES = {
-    "deploy/kubernetes/components/servicemonitor/kustomization.yaml",
-    "deploy/kubernetes/components/servicemonitor/service.yaml",
-    "deploy/kubernetes/components/servicemonitor/servicemonitor.yaml",
-}
+from tests.conftest import COMBINATIONS, SERVERS, TEMPLATE_DIR
+
+PROJECT_TEMPLATE = TEMPLATE_DIR / "{{cookiecutter.project_slug}}"
+VARIANTS_DIR = PROJECT_TEMPLATE / "_variants"
+# A file or folder name the template writes with an answer in it: `{{cookiecutter.package_name}}`.
+NAME_PART = re.compile(r"\{\{\s*cookiecutter\.(\w+)\s*\}\}")
+COMBINATION_PARAMS = [pytest.param(server, packaging, id=f"{server}-{packaging}") for server, packaging in COMBINATIONS]
+DOCKER_SERVERS = [pytest.param(server, id=f"{server}-docker") for server in SERVERS]
 # .cruft.json records the answers, template settings included (their names contain the marker text).
 NOT_SCANNED_FOR_LEFTOVERS = {".cruft.json"}
 LEFTOVER = re.compile(r"(?<!\$)\{\{|\{%|\{#|cookiecutter\.")
@@ -109,9 +42,21 @@ TRICKY_ANSWERS = [
 ]
 
 
-def expected_files(runner: str, answers: dict[str, str], extra: set[str] | None = None) -> set[str]:
-    names = {"package": answers["package_name"], "slug": answers["project_slug"]}
-    return {path.format(**names) for path in COMMON_FILES | RUNNER_ONLY_FILES[runner] | (extra or set())}
+def files_under(folder: Path) -> set[Path]:
+    return {path.relative_to(folder) for path in folder.rglob("*") if path.is_file()}
+
+
+def expected_files(answers: dict[str, str]) -> set[str]:
+    """What a bake with these answers must hold, read from the template's own tree: its common files,
+    plus the files of every `_variants/<answers>/<values>/` folder whose values are these answers'
+    (`kubernetes+metrics/yes+yes` for two answers together), plus .cruft.json the post-gen hook writes."""
+    files = {path for path in files_under(PROJECT_TEMPLATE) if path.parts[0] != VARIANTS_DIR.name}
+    for answer_folder in VARIANTS_DIR.iterdir():
+        names = answer_folder.name.split("+")
+        for values_folder in answer_folder.iterdir():
+            if values_folder.name.split("+") == [answers[name] for name in names]:
+                files |= files_under(values_folder)
+    return {NAME_PART.sub(lambda match: answers[match[1]], path.as_posix()) for path in files} | {".cruft.json"}
 
 
 def baked_files(project: Path) -> set[str]:
@@ -124,10 +69,17 @@ def bake(cookies: Any, monkeypatch: pytest.MonkeyPatch, **answers: str) -> Any:
     return cookies.bake(extra_context=answers)
 
 
+def assert_exact_files(result: Any) -> None:
+    """Both ways: a file the template does not define for these answers fails, so does a missing one."""
+    assert result.exit_code == 0, result.exception
+    baked, expected = baked_files(result.project_path), expected_files(result.context)
+    assert (sorted(baked - expected), sorted(expected - baked)) == ([], [])
+
+
 def test_docker_bake_says_how_the_lock_file_is_written(
     cookies: Any, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    result = bake(cookies, monkeypatch, runner="docker")
+    result = bake(cookies, monkeypatch, packaging="docker")
 
     assert result.exit_code == 0, result.exception
     assert "`make image` writes it first" in capfd.readouterr().out
@@ -142,83 +94,118 @@ def test_bake_runs_no_uv_even_when_installed(cookies: Any, monkeypatch: pytest.M
     (tools / "uv").chmod(0o755)
     monkeypatch.setenv("PATH", f"{tools}:/usr/bin:/bin")
 
-    result = cookies.bake(extra_context={"runner": "docker"})
+    result = cookies.bake(extra_context={"packaging": "docker"})
 
     assert (result.exit_code, ran.exists()) == (0, False)
 
 
-@pytest.mark.parametrize("runner", ["uvicorn", "gunicorn", "docker"])
-def test_runner_bakes_exactly_its_files(cookies: Any, monkeypatch: pytest.MonkeyPatch, runner: str) -> None:
-    result = bake(cookies, monkeypatch, runner=runner)
-
-    assert result.exit_code == 0, result.exception
-    assert baked_files(result.project_path) == expected_files(runner, result.context)
-
-
-def test_docker_with_kubernetes_adds_the_manifests(cookies: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    result = bake(cookies, monkeypatch, runner="docker", kubernetes="yes")
-
-    assert result.exit_code == 0, result.exception
-    assert baked_files(result.project_path) == expected_files("docker", result.context) | KUBERNETES_FILES
-
-
-@pytest.mark.parametrize("runner", ["uvicorn", "gunicorn", "docker"])
-def test_metrics_yes_adds_the_metrics_module_and_its_tests(
-    cookies: Any, monkeypatch: pytest.MonkeyPatch, runner: str
+@pytest.mark.parametrize(("server", "packaging"), COMBINATION_PARAMS)
+def test_each_combination_bakes_exactly_its_files(
+    cookies: Any, monkeypatch: pytest.MonkeyPatch, server: str, packaging: str
 ) -> None:
-    result = bake(cookies, monkeypatch, runner=runner, metrics="yes")
-
-    assert result.exit_code == 0, result.exception
-    assert baked_files(result.project_path) == expected_files(runner, result.context, METRICS_FILES)
+    assert_exact_files(bake(cookies, monkeypatch, server=server, packaging=packaging))
 
 
+@pytest.mark.parametrize("server", DOCKER_SERVERS)
+def test_kubernetes_adds_exactly_the_manifests(cookies: Any, monkeypatch: pytest.MonkeyPatch, server: str) -> None:
+    result = bake(cookies, monkeypatch, server=server, packaging="docker", kubernetes="yes")
+
+    assert_exact_files(result)
+    assert (result.project_path / "deploy/kubernetes/base/deployment.yaml").is_file()
+
+
+@pytest.mark.parametrize(("server", "packaging"), COMBINATION_PARAMS)
+def test_metrics_yes_adds_exactly_the_metrics_files(
+    cookies: Any, monkeypatch: pytest.MonkeyPatch, server: str, packaging: str
+) -> None:
+    result = bake(cookies, monkeypatch, server=server, packaging=packaging, metrics="yes")
+
+    assert_exact_files(result)
+    assert (result.project_path / f"src/{result.context['package_name']}/serving/metrics.py").is_file()
+
+
+@pytest.mark.parametrize("server", DOCKER_SERVERS)
 def test_kubernetes_with_metrics_adds_the_servicemonitor_component(
-    cookies: Any, monkeypatch: pytest.MonkeyPatch
+    cookies: Any, monkeypatch: pytest.MonkeyPatch, server: str
 ) -> None:
-    result = bake(cookies, monkeypatch, runner="docker", kubernetes="yes", metrics="yes")
+    result = bake(cookies, monkeypatch, server=server, packaging="docker", kubernetes="yes", metrics="yes")
 
-    assert result.exit_code == 0, result.exception
-    assert baked_files(result.project_path) == expected_files(
-        "docker", result.context, METRICS_FILES | KUBERNETES_FILES | KUBERNETES_METRICS_FILES
-    )
+    assert_exact_files(result)
+    assert (result.project_path / "deploy/kubernetes/components/servicemonitor/kustomization.yaml").is_file()
+
+
+@pytest.mark.parametrize(("server", "packaging"), COMBINATION_PARAMS)
+def test_each_answer_brings_its_own_files_and_not_the_others(
+    cookies: Any, monkeypatch: pytest.MonkeyPatch, server: str, packaging: str
+) -> None:
+    """The file set above is read from the template tree; this says what it must mean, written out."""
+    result = bake(cookies, monkeypatch, server=server, packaging=packaging)
+    files = baked_files(result.project_path)
+    package, slug = result.context["package_name"], result.context["project_slug"]
+    marks = {
+        "gunicorn settings": f"src/{package}/serving/gunicorn_conf.py" in files,
+        "server module": {f"src/{package}/serving/server.py", "tests/test_server.py"} <= files,
+        "systemd unit": f"deploy/{slug}.service" in files,
+        "image": {"Dockerfile", ".dockerignore", "compose.yaml"} <= files,
+        "image files": bool({"Dockerfile", ".dockerignore", "compose.yaml"} & files),
+        "edge": f"deploy/nginx/{slug}.conf" in files,
+        "manifests": any(name.startswith("deploy/kubernetes/") for name in files),
+        "metrics": f"src/{package}/serving/metrics.py" in files,
+    }
+
+    assert marks == {
+        "gunicorn settings": server == "gunicorn",
+        "server module": True,
+        "systemd unit": packaging == "host",
+        "image": packaging == "docker",
+        "image files": packaging == "docker",
+        "edge": True,
+        "manifests": False,
+        "metrics": False,
+    }
 
 
 def test_cruft_file_records_the_answers(cookies: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    result = bake(cookies, monkeypatch, runner="gunicorn", port="9000")
+    result = bake(cookies, monkeypatch, server="gunicorn", packaging="docker", port="9000")
     recorded = json.loads((result.project_path / ".cruft.json").read_text(encoding="utf-8"))
 
-    assert {key: recorded["context"]["cookiecutter"][key] for key in ("runner", "port")} == {
-        "runner": "gunicorn",
+    assert {key: recorded["context"]["cookiecutter"][key] for key in ("server", "packaging", "port")} == {
+        "server": "gunicorn",
+        "packaging": "docker",
         "port": "9000",
     }
 
 
-def test_defaults_bake_with_the_uvicorn_runner(cookies: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_defaults_bake_uvicorn_on_a_host(cookies: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     result = bake(cookies, monkeypatch)
 
     assert result.exit_code == 0, result.exception
+    assert (result.context["server"], result.context["packaging"]) == ("uvicorn", "host")
     assert result.project_path.name == "my-fastapi-service"
     assert (result.project_path / "deploy/my-fastapi-service.service").is_file()
 
 
-def test_no_staging_folder_is_left(cookies: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    result = bake(cookies, monkeypatch, runner="docker")
+@pytest.mark.parametrize(("server", "packaging"), COMBINATION_PARAMS)
+def test_no_variants_folder_is_left(cookies: Any, monkeypatch: pytest.MonkeyPatch, server: str, packaging: str) -> None:
+    result = bake(cookies, monkeypatch, server=server, packaging=packaging)
 
-    assert not (result.project_path / ".runner-files").exists()
+    assert [path.name for path in result.project_path.rglob("_variants")] == []
 
 
 @pytest.mark.parametrize("metrics", ["no", "yes"])
-@pytest.mark.parametrize("runner", ["uvicorn", "gunicorn", "docker"])
-def test_no_template_markers_are_left(cookies: Any, monkeypatch: pytest.MonkeyPatch, runner: str, metrics: str) -> None:
-    result = bake(
-        cookies, monkeypatch, runner=runner, metrics=metrics, kubernetes="yes" if runner == "docker" else "no"
-    )
+@pytest.mark.parametrize(("server", "packaging"), COMBINATION_PARAMS)
+def test_no_template_markers_are_left(
+    cookies: Any, monkeypatch: pytest.MonkeyPatch, server: str, packaging: str, metrics: str
+) -> None:
+    kubernetes = "yes" if packaging == "docker" else "no"
+    result = bake(cookies, monkeypatch, server=server, packaging=packaging, metrics=metrics, kubernetes=kubernetes)
 
+    assert result.exit_code == 0, result.exception
     leftovers = [
         f"{path}: {match.group()}"
         for path in result.project_path.rglob("*")
-        if path.is_file() and path.name not in NOT_SCANNED_FOR_LEFTOVERS
-        for match in [LEFTOVER.search(path.read_text(encoding="utf-8"))]
+        if path.name not in NOT_SCANNED_FOR_LEFTOVERS
+        for match in [LEFTOVER.search(path.read_text(encoding="utf-8") if path.is_file() else path.name)]
         if match
     ]
     assert leftovers == []
@@ -247,12 +234,37 @@ def default_app_name(project: Path, package: str) -> Any:
     return None
 
 
-@pytest.mark.parametrize("runner", ["uvicorn", "gunicorn", "docker"])
+# Between them, these two bakes hold every file of the template: each server, each packaging, Kubernetes
+# and metrics (test_two_bakes_hold_every_file checks it).
+EVERY_FILE = [
+    pytest.param({"server": SERVERS[0], "packaging": "host"}, id=f"{SERVERS[0]}-host"),
+    pytest.param(
+        {"server": SERVERS[-1], "packaging": "docker", "kubernetes": "yes", "metrics": "yes"},
+        id=f"{SERVERS[-1]}-docker-kubernetes-metrics",
+    ),
+]
+
+
+def test_two_bakes_hold_every_file() -> None:
+    answers = {"project_slug": "s", "package_name": "p", "kubernetes": "no", "metrics": "no"}
+    covered = {name for param in EVERY_FILE for name in expected_files({**answers, **param.values[0]})}
+    variant_folders = [values for answer in VARIANTS_DIR.iterdir() for values in answer.iterdir()]
+    every = {
+        NAME_PART.sub(lambda match: answers[match[1]], path.as_posix())
+        for folder in [PROJECT_TEMPLATE, *variant_folders]
+        for path in files_under(folder)
+        if path.parts[0] != VARIANTS_DIR.name
+    }
+
+    assert sorted(every - covered) == []
+
+
+@pytest.mark.parametrize("bake_answers", EVERY_FILE)
 @pytest.mark.parametrize("answers", TRICKY_ANSWERS)
 def test_tricky_answers_bake_to_files_that_parse(
-    cookies: Any, monkeypatch: pytest.MonkeyPatch, runner: str, answers: dict[str, str]
+    cookies: Any, monkeypatch: pytest.MonkeyPatch, bake_answers: dict[str, str], answers: dict[str, str]
 ) -> None:
-    result = bake(cookies, monkeypatch, runner=runner, **answers)
+    result = bake(cookies, monkeypatch, **bake_answers, **answers)
 
     assert result.exit_code == 0, result.exception
     parse_all(result.project_path)
@@ -289,65 +301,88 @@ def test_slug_and_package_are_derived_from_the_name(cookies: Any, monkeypatch: p
     )
 
 
-@pytest.mark.parametrize("runner", ["uvicorn", "gunicorn", "docker"])
-def test_the_run_command_is_written_once(cookies: Any, monkeypatch: pytest.MonkeyPatch, runner: str) -> None:
+@pytest.mark.parametrize(("server", "packaging"), COMBINATION_PARAMS)
+def test_the_run_command_is_written_once(
+    cookies: Any, monkeypatch: pytest.MonkeyPatch, server: str, packaging: str
+) -> None:
     """Makefile, Dockerfile and systemd unit all start `python -m <package>`; none spells out a server."""
-    result = bake(cookies, monkeypatch, runner=runner)
+    result = bake(cookies, monkeypatch, server=server, packaging=packaging)
     project, package = result.project_path, result.context["package_name"]
-    starters = [
-        text
+    starters = {
+        name: (project / name).read_text(encoding="utf-8")
         for name in ("Makefile", "Dockerfile", f"deploy/{result.context['project_slug']}.service")
         if (project / name).is_file()
-        for text in [(project / name).read_text(encoding="utf-8")]
-    ]
+    }
 
-    assert all(f"-m {package}" in text or f'"-m", "{package}"' in text for text in starters)
-    assert not any(re.search(r"^\s*(ExecStart=|CMD ).*\b(uvicorn|gunicorn)\b", text, re.M) for text in starters)
-
-
-@pytest.mark.parametrize("runner", ["uvicorn", "gunicorn"])
-def test_systemd_unit_allows_a_file_per_connection(cookies: Any, monkeypatch: pytest.MonkeyPatch, runner: str) -> None:
-    result = bake(cookies, monkeypatch, runner=runner)
-    project, package = result.project_path, result.context["package_name"]
-    unit = (project / f"deploy/{result.context['project_slug']}.service").read_text(encoding="utf-8")
-    protocol = (project / f"src/{package}/serving/protocol.py").read_text(encoding="utf-8")
-    max_connections = int(re.search(r"^MAX_CONNECTIONS = (\d+)", protocol, re.M)[1])  # type: ignore[index]
-    limits = [int(value) for value in re.findall(r"^LimitNOFILE=(\d+)$", unit, re.M)]
-
-    # Each connection is an open file; the rest (the app's own files, sockets to a database) need room too.
-    assert [limit >= 2 * max_connections > 0 for limit in limits] == [True]
+    assert len(starters) == 2  # the Makefile, and the Dockerfile or the unit
+    assert all(f"-m {package}" in text or f'"-m", "{package}"' in text for text in starters.values())
+    server_named = re.compile(r"^\s*(ExecStart=|CMD ).*\b(uvicorn|gunicorn)\b", re.M)
+    assert [name for name, text in starters.items() if server_named.search(text)] == []
 
 
-def systemd_unit(cookies: Any, monkeypatch: pytest.MonkeyPatch, runner: str) -> str:
-    result = bake(cookies, monkeypatch, runner=runner)
+# A project file named in another: `serving/protocol.py`, `docs/operations.md`, `deploy/x.service`
+# (not routers/ and tests/: the README names the example files a user adds there).
+MENTIONED_FILE = re.compile(r"(?<![\w./-])((?:serving|docs|deploy)/[\w./-]*\w\.(?:py|md|service|yaml))\b")
+
+
+@pytest.mark.parametrize(("server", "packaging"), COMBINATION_PARAMS)
+def test_every_project_file_named_in_the_project_exists(
+    cookies: Any, monkeypatch: pytest.MonkeyPatch, server: str, packaging: str
+) -> None:
+    """A comment or a doc pointing at a removed module (serving/protocol.py) misleads the reader."""
+    result = bake(cookies, monkeypatch, server=server, packaging=packaging, metrics="yes")
+    project = result.project_path
+    package_dir = project / "src" / result.context["package_name"]
+    missing = {
+        f"{path.relative_to(project)}: {name}"
+        for path in project.rglob("*")
+        if path.is_file() and path.name != ".cruft.json"
+        for name in MENTIONED_FILE.findall(path.read_text(encoding="utf-8"))
+        if not any((folder / name).exists() for folder in (project, package_dir))
+    }
+
+    assert missing == set()
+
+
+def systemd_unit(cookies: Any, monkeypatch: pytest.MonkeyPatch, server: str) -> str:
+    result = bake(cookies, monkeypatch, server=server, packaging="host")
     return (result.project_path / f"deploy/{result.context['project_slug']}.service").read_text(encoding="utf-8")
 
 
-@pytest.mark.parametrize("runner", ["uvicorn", "gunicorn"])
+@pytest.mark.parametrize("server", SERVERS)
 def test_systemd_unit_restarts_no_bad_setting_nor_failed_start(
-    cookies: Any, monkeypatch: pytest.MonkeyPatch, runner: str
+    cookies: Any, monkeypatch: pytest.MonkeyPatch, server: str
 ) -> None:
-    unit = systemd_unit(cookies, monkeypatch, runner)
+    unit = systemd_unit(cookies, monkeypatch, server)
 
-    # The exit codes of both runners: 2 a bad setting, 3 a failed start (the app, or the port taken).
+    # The exit codes of both servers: 2 a bad setting, 3 a failed start (the app, or the port taken).
     assert re.findall(r"^RestartPreventExitStatus=(.*)$", unit, re.M) == ["2 3"]
 
 
-@pytest.mark.parametrize("runner", ["uvicorn", "gunicorn"])
+@pytest.mark.parametrize("server", SERVERS)
 def test_systemd_unit_sends_sigterm_to_the_main_process_only(
-    cookies: Any, monkeypatch: pytest.MonkeyPatch, runner: str
+    cookies: Any, monkeypatch: pytest.MonkeyPatch, server: str
 ) -> None:
-    unit = systemd_unit(cookies, monkeypatch, runner)
+    unit = systemd_unit(cookies, monkeypatch, server)
 
     # The supervisor closes its listening socket, then stops its workers: stopped first, they left
     # new clients queued for no one (the default KillMode signals every process at once).
     assert re.findall(r"^KillMode=(.*)$", unit, re.M) == ["mixed"]
 
 
-def test_gunicorn_unit_says_how_a_reload_keeps_queued_connections(
-    cookies: Any, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("server", SERVERS)
+def test_systemd_unit_starts_the_project_the_way_make_run_does(
+    cookies: Any, monkeypatch: pytest.MonkeyPatch, server: str
 ) -> None:
-    result = bake(cookies, monkeypatch, runner="gunicorn")
-    unit = (result.project_path / f"deploy/{result.context['project_slug']}.service").read_text(encoding="utf-8")
+    unit = systemd_unit(cookies, monkeypatch, server)
 
-    assert "net.ipv4.tcp_migrate_req=1" in unit
+    assert re.findall(r"^ExecStart=(.*)$", unit, re.M) == [
+        "/opt/my-fastapi-service/.venv/bin/python -m my_fastapi_service"
+    ]
+
+
+def test_the_unit_runs_behind_the_edge_on_loopback(cookies: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    unit = systemd_unit(cookies, monkeypatch, "uvicorn")
+
+    assert "deploy/nginx/" in unit
+    assert "127.0.0.1" in unit

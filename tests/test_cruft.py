@@ -16,7 +16,7 @@ import yaml
 from cookiecutter.exceptions import FailedHookException
 from cookiecutter.main import cookiecutter
 
-from tests.conftest import HOST_PYTHON, RUNNERS, TEMPLATE_DIR, bake_project, project_env, run
+from tests.conftest import COMBINATIONS, HOST_PYTHON, TEMPLATE_DIR, bake_project, project_env, run
 
 PROJECT_TEMPLATE = "{{cookiecutter.project_slug}}"
 # Left out of a copy of the template: local environments and caches, never template content.
@@ -86,9 +86,11 @@ def template_at_a(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     return template_repository(tmp_path_factory.mktemp("template") / "fastapi-template")
 
 
-@pytest.mark.parametrize("runner", RUNNERS)
-def test_cruft_file_has_crufts_keys(template_at_a: tuple[Path, str], tmp_path: Path, runner: str) -> None:
-    project = bake_from(template_at_a[0], tmp_path, runner=runner)
+@pytest.mark.parametrize(("server", "packaging"), [pytest.param(*pair, id="-".join(pair)) for pair in COMBINATIONS])
+def test_cruft_file_has_crufts_keys(
+    template_at_a: tuple[Path, str], tmp_path: Path, server: str, packaging: str
+) -> None:
+    project = bake_from(template_at_a[0], tmp_path, server=server, packaging=packaging)
 
     assert list(read_cruft_file(project))[: len(CRUFT_KEYS)] == CRUFT_KEYS
 
@@ -101,7 +103,13 @@ def test_cruft_file_records_the_template_and_its_commit(template_at_a: tuple[Pat
 
 
 def test_cruft_file_records_the_answers(template_at_a: tuple[Path, str], tmp_path: Path) -> None:
-    answers = {"project_name": "Billing API", "runner": "docker", "kubernetes": "yes", "cruft_check": "yes"}
+    answers = {
+        "project_name": "Billing API",
+        "server": "gunicorn",
+        "packaging": "docker",
+        "kubernetes": "yes",
+        "cruft_check": "yes",
+    }
     recorded = read_cruft_file(bake_from(template_at_a[0], tmp_path, **answers))["context"]["cookiecutter"]
 
     assert {name: recorded[name] for name in answers} == answers
@@ -240,7 +248,7 @@ def test_the_package_has_a_version_after_a_template_update() -> None:
 def start_project(tmp_path: Path) -> tuple[Path, Path]:
     """A template repository at commit A and a project baked from it, committed in its own repository."""
     template, _ = template_repository(tmp_path / "template")
-    project = bake_from(template, tmp_path / "projects", runner="uvicorn", cruft_check="yes")
+    project = bake_from(template, tmp_path / "projects", server="uvicorn", packaging="host", cruft_check="yes")
     git(project, "init", "--quiet", "--initial-branch", "main")
     commit_all(project, "Generated from the template")
     return template, project

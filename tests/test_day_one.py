@@ -8,7 +8,8 @@ make targets (issue 14).
 - A setting added without its line in .env.example fails `make test` naming the variable.
 - `make help` shows what a user types.
 
-Each scenario runs once in a module fixture; the tests below it assert one fact each.
+Each scenario runs once in a module fixture; the tests below it assert one fact each. Everything but
+`make help` is the slow tier (each flow installs a project and runs its make targets).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import RUNNERS, bake_project, project_env, run
+from tests.conftest import COMBINATIONS, SERVERS, bake_project, project_env, run
 from tests.support.live_server import LOOPBACK, live_server, package_name
 
 Installer = Callable[..., Path]
@@ -113,7 +114,7 @@ def failure(result: subprocess.CompletedProcess[str]) -> str:
 
 @pytest.fixture(scope="module")
 def items_project(installed_project: Installer) -> Path:
-    return installed_project("uvicorn", variant="items", customize=add_items_resource)
+    return installed_project("uvicorn", "host", variant="items", customize=add_items_resource)
 
 
 @pytest.fixture(scope="module")
@@ -125,6 +126,7 @@ def items_make(items_project: Path) -> dict[str, subprocess.CompletedProcess[str
 
 
 @pytest.mark.install
+@pytest.mark.slow
 @pytest.mark.xdist_group("day-one-items")
 @pytest.mark.parametrize("target", ["fmt", "lint", "test"])
 def test_items_resource_passes_make(items_make: dict[str, subprocess.CompletedProcess[str]], target: str) -> None:
@@ -146,6 +148,7 @@ def items_operations(items_project: Path) -> list[str]:
 
 
 @pytest.mark.install
+@pytest.mark.slow
 @pytest.mark.xdist_group("day-one-items")
 @pytest.mark.parametrize("operation", ITEMS_OPERATIONS)
 def test_schema_has_the_new_operation(items_operations: list[str], operation: str) -> None:
@@ -153,6 +156,7 @@ def test_schema_has_the_new_operation(items_operations: list[str], operation: st
 
 
 @pytest.mark.install
+@pytest.mark.slow
 @pytest.mark.xdist_group("day-one-items")
 def test_fuzz_test_runs_once_per_operation(
     items_make: dict[str, subprocess.CompletedProcess[str]], items_operations: list[str]
@@ -164,6 +168,7 @@ def test_fuzz_test_runs_once_per_operation(
 
 
 @pytest.mark.install
+@pytest.mark.slow
 @pytest.mark.xdist_group("day-one-items")
 def test_users_own_items_tests_ran(items_make: dict[str, subprocess.CompletedProcess[str]]) -> None:
     assert "tests/routers/test_items.py::test_unknown_item_is_404 PASSED" in items_make["test"].stdout
@@ -196,6 +201,7 @@ def items_served(items_project: Path, tmp_path_factory: pytest.TempPathFactory) 
 
 
 @pytest.mark.install
+@pytest.mark.slow
 @pytest.mark.live
 @pytest.mark.xdist_group("day-one-items")
 @pytest.mark.parametrize(
@@ -219,9 +225,9 @@ def test_make_run_serves_the_new_routes(
 DOTENV_LINES = {"production": "ENVIRONMENT=production", "allowed-hosts": "ALLOWED_HOSTS=api.example.com"}
 
 
-@pytest.fixture(scope="module", params=RUNNERS)
+@pytest.fixture(scope="module", params=SERVERS)
 def dotenv_project(request: pytest.FixtureRequest, installed_project: Installer) -> Path:
-    return installed_project(request.param, variant="dotenv")
+    return installed_project(request.param, "host", variant="dotenv")
 
 
 def write_dotenv(project: Path, line: str) -> Path:
@@ -231,6 +237,7 @@ def write_dotenv(project: Path, line: str) -> Path:
 
 
 @pytest.mark.install
+@pytest.mark.slow
 @pytest.mark.xdist_group("day-one-dotenv")
 @pytest.mark.parametrize("line", DOTENV_LINES.values(), ids=list(DOTENV_LINES))
 def test_make_test_ignores_the_developers_dotenv(dotenv_project: Path, line: str) -> None:
@@ -244,6 +251,7 @@ def test_make_test_ignores_the_developers_dotenv(dotenv_project: Path, line: str
 
 
 @pytest.mark.install
+@pytest.mark.slow
 @pytest.mark.xdist_group("day-one-dotenv")
 def test_the_app_itself_reads_the_dotenv(dotenv_project: Path) -> None:
     """The other side: outside the tests the same .env applies (so the test above can fail)."""
@@ -274,11 +282,12 @@ def add_feature_flag_setting(project: Path) -> None:
 
 @pytest.fixture(scope="module")
 def new_setting_test_run(installed_project: Installer) -> tuple[str, subprocess.CompletedProcess[str]]:
-    project = installed_project("uvicorn", variant="new-setting", customize=add_feature_flag_setting)
+    project = installed_project("uvicorn", "host", variant="new-setting", customize=add_feature_flag_setting)
     return f"{package_name(project).upper()}_FEATURE_FLAG", run(["make", "test"], project)
 
 
 @pytest.mark.install
+@pytest.mark.slow
 def test_setting_missing_from_env_example_fails_make_test(
     new_setting_test_run: tuple[str, subprocess.CompletedProcess[str]],
 ) -> None:
@@ -288,6 +297,7 @@ def test_setting_missing_from_env_example_fails_make_test(
 
 
 @pytest.mark.install
+@pytest.mark.slow
 def test_env_example_failure_names_the_variable(
     new_setting_test_run: tuple[str, subprocess.CompletedProcess[str]],
 ) -> None:
@@ -299,10 +309,11 @@ def test_env_example_failure_names_the_variable(
 # --- make help -----------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module", params=RUNNERS)
+@pytest.fixture(scope="module", params=COMBINATIONS, ids=lambda combination: "-".join(combination))
 def help_text(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
-    """(package name, `make help` output) of a fresh bake of each runner."""
-    project = bake_project(tmp_path_factory.mktemp(f"help-{request.param}"), runner=request.param)
+    """(package name, `make help` output) of a fresh bake of each server in each packaging."""
+    server, packaging = request.param
+    project = bake_project(tmp_path_factory.mktemp(f"help-{server}-{packaging}"), server=server, packaging=packaging)
     result = run(["make", "help"], project)
     assert result.returncode == 0, failure(result)
     return package_name(project), result.stdout

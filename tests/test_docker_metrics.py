@@ -1,6 +1,6 @@
-"""The Docker runner's image with metrics=yes, run as in production (read-only, /tmp a tmpfs, no
-capabilities) with WEB_CONCURRENCY=2: every scrape of the published metrics port reads the sum over
-both workers; a killed worker's counts stay; a restarted container counts from 0.
+"""The Docker packaging's image of each server with metrics=yes, run as in production (read-only, /tmp a
+tmpfs, no capabilities) with WEB_CONCURRENCY=2: every scrape of the published metrics port reads the sum
+over both workers; a killed worker's counts stay; a restarted container counts from 0.
 
 Needs a Docker engine (tests/support/docker_env.py starts one when it can; else skipped with the reason).
 """
@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from tests.conftest import bake_project, run
+from tests.conftest import SERVERS, bake_project, run
 from tests.support import docker_env
 from tests.support.live_server import free_port, get, wait_until
 from tests.test_docker import docker, docker_only_env
@@ -25,12 +25,14 @@ pytestmark = [pytest.mark.docker, pytest.mark.xdist_group("docker")]
 
 REQUESTS = 40
 SCRAPES = 3
-# The workers inside the container, as the supervisor spawns them.
+# The workers inside the container: the children of PID 1 (Uvicorn's supervisor or Gunicorn's master),
+# less the resource tracker Python's multiprocessing starts beside Uvicorn's workers.
 FIND_WORKERS = (
     "import os\n"
-    "for pid in set(filter(str.isdigit, os.listdir('/proc'))) - {str(os.getpid())}:\n"
-    "    with open(f'/proc/{pid}/cmdline', 'rb') as cmdline:\n"
-    "        if b'multiprocessing.spawn' in cmdline.read(): print(pid)\n"
+    "for pid in filter(str.isdigit, os.listdir('/proc')):\n"
+    "    with open(f'/proc/{pid}/stat', 'rb') as stat, open(f'/proc/{pid}/cmdline', 'rb') as cmdline:\n"
+    "        parent = stat.read().rsplit(b')', 1)[1].split()[1]\n"
+    "        if parent == b'1' and b'resource_tracker' not in cmdline.read(): print(pid)\n"
 )
 
 
@@ -60,15 +62,16 @@ def serving(port: int) -> bool:
         return False
 
 
-@pytest.fixture(scope="module")
-def observed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Observed]:
+@pytest.fixture(scope="module", params=SERVERS)
+def observed(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Observed]:
     reason = docker_env.engine_unavailable_reason()
     if reason:
         pytest.skip(f"no Docker engine: {reason}")
     project = bake_project(
         tmp_path_factory.mktemp("docker-metrics"),
         python_version="3.13",
-        runner="docker",
+        server=request.param,
+        packaging="docker",
         metrics="yes",
         project_name=f"Metrics Docker Probe {os.getpid()}",
     )
@@ -77,7 +80,7 @@ def observed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Observed]:
     docker_env.seed_uv_image(uv_image.rsplit(":", 1)[1])
     locked = run(["make", "lock"], project, env=docker_only_env(project.parent / "bin"))
     assert locked.returncode == 0, locked.stderr[-3000:]
-    tag = f"metrics-probe-{os.getpid()}"
+    tag = f"metrics-probe-{request.param}-{os.getpid()}"
     result = docker("build", "--tag", tag, str(project), timeout=900, check=False)
     assert result.returncode == 0, result.stderr[-5000:]
     port, metrics_port = free_port(), free_port()

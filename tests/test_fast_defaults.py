@@ -1,6 +1,6 @@
 """The configuration that makes the generated service fast, checked in installed projects.
 
-No timing here (bench/run.py measures; a timing assertion on a shared machine is a flaky test).
+No timing here (tools/bench measures; a timing assertion on a shared machine is a flaky test).
 These guard what the speed rests on: pure ASGI middleware only, uvloop and httptools chosen by
 Uvicorn's "auto", the server's own access log off so the app's one is the only one, declared
 response models (pydantic's serialiser), and Gunicorn
@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import run
+from tests.conftest import PACKAGINGS, run
 
 pytestmark = pytest.mark.install
 
@@ -24,12 +24,11 @@ pytestmark = pytest.mark.install
 UVICORN_PROBE = """
 import json, logging, sys
 import uvicorn
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from starlette.middleware.base import BaseHTTPMiddleware
 from fastapi.routing import APIRoute
 from PKG.main import create_app
 from PKG.routers import health, root
-from PKG.serving.server import APP_LOADER, uvicorn_options
+from PKG.serving.server import uvicorn_options
 from PKG.settings import Settings
 
 settings = Settings(_env_file=None)
@@ -40,7 +39,7 @@ while layer is not None and len(stack) < 50:
     layer = getattr(layer, "app", None)
 options = uvicorn_options(settings)
 options.pop("workers")
-config = uvicorn.Config(APP_LOADER, **options)  # applies the project's logging config, as the server does
+config = uvicorn.Config("PKG.main:app", **options)  # applies the project's logging config, as uvicorn.run does
 config.load()
 loop = config.get_loop_factory()()
 loop.close()
@@ -49,7 +48,7 @@ print(json.dumps({
     "stack": [type(layer).__name__ for layer in stack],
     "base_http_middleware": [type(layer).__name__ for layer in stack if isinstance(layer, BaseHTTPMiddleware)],
     "loop": type(loop).__module__,
-    "http_is_httptools": issubclass(config.http_protocol_class, HttpToolsProtocol),
+    "http": config.http_protocol_class.__name__,
     "server_access_log_has_handlers": logging.getLogger("uvicorn.access").hasHandlers(),
     "app_access_log_has_handlers": logging.getLogger("PKG.access").hasHandlers(),
     "app_access_log_enabled": logging.getLogger("PKG.access").isEnabledFor(logging.INFO),
@@ -57,12 +56,11 @@ print(json.dumps({
 }))
 """
 
-# The Gunicorn runner: Gunicorn's logging set up from serving/gunicorn_conf.py, then a real UvicornWorker
+# The Gunicorn server: Gunicorn's logging set up from serving/gunicorn_conf.py, then a real UvicornWorker
 # built as the arbiter builds it (not started), so its Uvicorn config is the one workers use.
 GUNICORN_PROBE = """
 import json, logging, os, runpy
 import uvicorn_worker
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from gunicorn.config import Config
 from gunicorn.glogging import Logger
 from PKG.main import create_app
@@ -81,7 +79,7 @@ loop.close()
 print(json.dumps({
     "worker_class_is_uvicorn_worker": issubclass(worker_class, uvicorn_worker.UvicornWorker),
     "loop": type(loop).__module__,
-    "http_is_httptools": issubclass(worker.config.http_protocol_class, HttpToolsProtocol),
+    "http": worker.config.http_protocol_class.__name__,
     "server_access_log_has_handlers": logging.getLogger("uvicorn.access").hasHandlers(),
     "gunicorn_access_log_has_handlers": logging.getLogger("gunicorn.access").hasHandlers(),
     "app_access_log_has_handlers": logging.getLogger("PKG.access").hasHandlers(),
@@ -92,11 +90,12 @@ print(json.dumps({
 _facts: dict[tuple[str, str], dict[str, Any]] = {}
 
 
-def probe(installed_project: Callable[..., Path], runner: str, script: str) -> dict[str, Any]:
-    """The facts the script prints, from the runner's installed project (once per test process)."""
-    key = (runner, script)
+def probe(installed_project: Callable[..., Path], server: str, script: str) -> dict[str, Any]:
+    """The facts the script prints, from the server's installed project (once per test process). The
+    packaging adds no serving code of its own (tests/test_bake.py): the default one stands for both."""
+    key = (server, script)
     if key not in _facts:
-        project = installed_project(runner)
+        project = installed_project(server, PACKAGINGS[0])
         (package,) = (path.parent.name for path in (project / "src").glob("*/__init__.py"))
         result = run([str(project / ".venv/bin/python"), "-c", script.replace("PKG", package)], project)
         assert result.returncode == 0, f"probe failed:\n{result.stdout}\n{result.stderr}"
@@ -104,39 +103,30 @@ def probe(installed_project: Callable[..., Path], runner: str, script: str) -> d
     return _facts[key]
 
 
-UVICORN_RUNNERS = ["uvicorn", "docker"]  # both serve through server_uvicorn.py
+def test_no_base_http_middleware_in_the_stack(installed_project: Callable[..., Path]) -> None:
+    assert probe(installed_project, "uvicorn", UVICORN_PROBE)["base_http_middleware"] == []
 
 
-@pytest.mark.parametrize("runner", UVICORN_RUNNERS)
-def test_no_base_http_middleware_in_the_stack(installed_project: Callable[..., Path], runner: str) -> None:
-    assert probe(installed_project, runner, UVICORN_PROBE)["base_http_middleware"] == []
-
-
-@pytest.mark.parametrize("runner", UVICORN_RUNNERS)
-def test_the_edge_middleware_is_in_the_stack(installed_project: Callable[..., Path], runner: str) -> None:
+def test_the_edge_middleware_is_in_the_stack(installed_project: Callable[..., Path]) -> None:
     """So the check above walked the real stack, not an empty one."""
-    assert "RequestContextMiddleware" in probe(installed_project, runner, UVICORN_PROBE)["stack"]
+    assert "RequestContextMiddleware" in probe(installed_project, "uvicorn", UVICORN_PROBE)["stack"]
 
 
-@pytest.mark.parametrize("runner", UVICORN_RUNNERS)
-def test_auto_loop_is_uvloop(installed_project: Callable[..., Path], runner: str) -> None:
-    assert probe(installed_project, runner, UVICORN_PROBE)["loop"].startswith("uvloop")
+def test_auto_loop_is_uvloop(installed_project: Callable[..., Path]) -> None:
+    assert probe(installed_project, "uvicorn", UVICORN_PROBE)["loop"].startswith("uvloop")
 
 
-@pytest.mark.parametrize("runner", UVICORN_RUNNERS)
-def test_http_is_httptools(installed_project: Callable[..., Path], runner: str) -> None:
-    assert probe(installed_project, runner, UVICORN_PROBE)["http_is_httptools"] is True
+def test_http_is_httptools(installed_project: Callable[..., Path]) -> None:
+    assert probe(installed_project, "uvicorn", UVICORN_PROBE)["http"] == "HttpToolsProtocol"
 
 
-@pytest.mark.parametrize("runner", UVICORN_RUNNERS)
-def test_uvicorn_access_log_is_off(installed_project: Callable[..., Path], runner: str) -> None:
+def test_uvicorn_access_log_is_off(installed_project: Callable[..., Path]) -> None:
     """Uvicorn writes access lines only when its access logger has handlers."""
-    assert probe(installed_project, runner, UVICORN_PROBE)["server_access_log_has_handlers"] is False
+    assert probe(installed_project, "uvicorn", UVICORN_PROBE)["server_access_log_has_handlers"] is False
 
 
-@pytest.mark.parametrize("runner", UVICORN_RUNNERS)
-def test_the_apps_access_log_is_on(installed_project: Callable[..., Path], runner: str) -> None:
-    facts = probe(installed_project, runner, UVICORN_PROBE)
+def test_the_apps_access_log_is_on(installed_project: Callable[..., Path]) -> None:
+    facts = probe(installed_project, "uvicorn", UVICORN_PROBE)
 
     assert (facts["app_access_log_has_handlers"], facts["app_access_log_enabled"]) == (True, True)
 
@@ -155,7 +145,7 @@ def test_gunicorn_workers_run_uvloop(installed_project: Callable[..., Path]) -> 
 
 
 def test_gunicorn_workers_parse_with_httptools(installed_project: Callable[..., Path]) -> None:
-    assert probe(installed_project, "gunicorn", GUNICORN_PROBE)["http_is_httptools"] is True
+    assert probe(installed_project, "gunicorn", GUNICORN_PROBE)["http"] == "HttpToolsProtocol"
 
 
 def test_gunicorn_workers_write_no_server_access_log(installed_project: Callable[..., Path]) -> None:

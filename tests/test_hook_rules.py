@@ -49,10 +49,33 @@ def test_answers_arrive_as_data_even_with_quotes_and_backslashes(tmp_path: Path)
     assert rendered.ANSWERS["project_name"] == name
 
 
-def test_every_answer_has_a_check(hook: Any) -> None:
+# Checked by cookiecutter itself against their lists in cookiecutter.json (tests/test_bad_answers.py
+# proves an unknown value is refused): the hook repeats no list of servers or packagings.
+CHOSEN_FROM_COOKIECUTTER_JSON = {"server", "packaging"}
+
+
+def test_every_other_answer_has_a_check(hook: Any) -> None:
     answers = json.loads((TEMPLATE_DIR / "cookiecutter.json").read_text())
 
-    assert set(hook.CHECKS) == {name for name in answers if not name.startswith("_")}
+    assert set(hook.CHECKS) == {name for name in answers if not name.startswith("_")} - CHOSEN_FROM_COOKIECUTTER_JSON
+
+
+@pytest.mark.parametrize(
+    ("answers", "reason"),
+    [
+        ({"kubernetes": "yes", "packaging": "host"}, "needs packaging docker"),
+        ({"kubernetes": "yes", "packaging": "docker", "project_slug": "my_svc"}, "Kubernetes accepts as a name"),
+        ({"kubernetes": "yes", "packaging": "docker", "project_slug": "a" * 64}, "Kubernetes accepts as a name"),
+    ],
+    ids=["host", "underscore-slug", "64-character-slug"],
+)
+def test_kubernetes_needs_docker_and_a_kubernetes_name(hook: Any, answers: dict[str, str], reason: str) -> None:
+    assert reason in hook.check_kubernetes_fits({**hook.ANSWERS, **answers})
+
+
+@pytest.mark.parametrize("packaging", ["host", "docker"])
+def test_kubernetes_no_fits_every_packaging(hook: Any, packaging: str) -> None:
+    assert hook.check_kubernetes_fits({**hook.ANSWERS, "kubernetes": "no", "packaging": packaging}) is None
 
 
 @pytest.mark.parametrize(
@@ -98,7 +121,7 @@ def test_valid_value_passes(hook: Any, check: str, value: str) -> None:
         ("check_project_name", "{" + "{ x }" + "}", "template markers"),
         ("check_description", "{" + "% if %" + "}", "template markers"),
         ("check_author_name", " padded", "spaces"),
-        ("check_runner", "fastapi", "one of"),
+        ("check_yes_no", "true", "one of"),
         ("check_python_version", "3.10", "one of"),
     ],
 )

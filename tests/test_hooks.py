@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import importlib.util
 import json
+import re
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -13,8 +14,8 @@ from typing import Any
 import pytest
 from cookiecutter.environment import StrictEnvironment
 
-import template_python
-from tests.conftest import TEMPLATE_DIR
+import local_extensions
+from tests.conftest import COMBINATIONS, TEMPLATE_DIR
 
 HOOKS_DIR = TEMPLATE_DIR / "hooks"
 COOKIECUTTER_JSON = json.loads((TEMPLATE_DIR / "cookiecutter.json").read_text(encoding="utf-8"))
@@ -27,7 +28,8 @@ VALID_ANSWERS = {
     "author_email": "you@example.com",
     "version": "0.1.0",
     "python_version": "3.13",
-    "runner": "uvicorn",
+    "server": "uvicorn",
+    "packaging": "host",
     "port": "8000",
     "kubernetes": "no",
     "metrics": "no",
@@ -82,7 +84,7 @@ def test_answers_reach_the_hook_as_data(tmp_path: Path) -> None:
         ("author_email", "not-an-email", "name@example.com"),
         ("project_name", "  ", "empty"),
         ("description", "two\nlines", "one line"),
-        ("runner", "waitress", "one of"),
+        ("kubernetes", "maybe", "one of"),
     ],
 )
 def test_each_error_is_one_line_naming_field_and_rule(
@@ -96,19 +98,26 @@ def test_each_error_is_one_line_naming_field_and_rule(
     assert "\n" not in errors[0]
 
 
-def test_runners_match_cookiecutter_json(pre_gen: ModuleType) -> None:
-    assert list(pre_gen.RUNNERS) == COOKIECUTTER_JSON["runner"]
+def test_kubernetes_on_a_host_is_refused_in_one_line(pre_gen: ModuleType) -> None:
+    errors = pre_gen.find_errors({**VALID_ANSWERS, "packaging": "host", "kubernetes": "yes"})
+
+    assert errors == ["kubernetes: 'yes' needs packaging docker (the manifests run the project's image), not 'host'"]
 
 
-def test_the_kubernetes_question_comes_right_after_the_runner_question() -> None:
+@pytest.mark.parametrize("server", sorted({server for server, _ in COMBINATIONS}))
+def test_kubernetes_with_docker_passes(pre_gen: ModuleType, server: str) -> None:
+    assert pre_gen.find_errors({**VALID_ANSWERS, "server": server, "packaging": "docker", "kubernetes": "yes"}) == []
+
+
+def test_the_kubernetes_question_comes_right_after_the_packaging_question() -> None:
     """Cookiecutter asks every question (no conditional ones): it is asked next to the answer it needs."""
     questions = list(COOKIECUTTER_JSON)
 
-    assert questions.index("kubernetes") == questions.index("runner") + 1
+    assert questions.index("kubernetes") == questions.index("packaging") + 1
 
 
 def test_python_versions_match_the_default_chooser(pre_gen: ModuleType) -> None:
-    assert pre_gen.PYTHON_VERSIONS == template_python.SUPPORTED_PYTHON_VERSIONS
+    assert pre_gen.PYTHON_VERSIONS == local_extensions.SUPPORTED_PYTHON_VERSIONS
 
 
 def test_main_exits_1_and_prints_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -118,71 +127,144 @@ def test_main_exits_1_and_prints_errors(tmp_path: Path, capsys: pytest.CaptureFi
     assert capsys.readouterr().err == "error: port: 'http' must be a whole number from 1 to 65535 (no leading zeros)\n"
 
 
-# --- post_gen_project --------------------------------------------------------------------------
+# --- post_gen_project and the _variants/ tree ------------------------------------------------------
+
+PROJECT_TEMPLATE = TEMPLATE_DIR / "{{cookiecutter.project_slug}}"
+VARIANTS_DIR = PROJECT_TEMPLATE / "_variants"
+NAME_PART = re.compile(r"\{\{\s*cookiecutter\.(\w+)\s*\}\}")
+COMBINATION_PARAMS = [pytest.param(server, packaging, id=f"{server}-{packaging}") for server, packaging in COMBINATIONS]
 
 
-@pytest.fixture
-def post_gen(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
-    """The hook, run from a project folder holding every staged runner file (as after rendering)."""
-    hook = load_hook("post_gen_project", tmp_path, runner="docker", _repo_dir=str(TEMPLATE_DIR))
+def variant_folders() -> list[Path]:
+    """Every `_variants/<answers>/<values>/` folder of the template."""
+    return sorted(values for answers in VARIANTS_DIR.iterdir() for values in answers.iterdir())
+
+
+def variant_folder_problem(folder: Path) -> str | None:
+    names, values = folder.parent.name.split("+"), folder.name.split("+")
+    if len(names) != len(values):
+        return f"{len(names)} answers but {len(values)} values"
+    for name, value in zip(names, values, strict=True):
+        if not isinstance(COOKIECUTTER_JSON.get(name), list):
+            return f"{name} is no choice answer of cookiecutter.json"
+        if value not in COOKIECUTTER_JSON[name]:
+            return f"{value} is not one of {name}'s choices {COOKIECUTTER_JSON[name]}"
+    return None
+
+
+def test_the_template_has_variant_folders() -> None:
+    assert len(variant_folders()) >= len(COMBINATIONS)
+
+
+@pytest.mark.parametrize("folder", variant_folders(), ids=lambda folder: f"{folder.parent.name}/{folder.name}")
+def test_each_variant_folder_names_answers_and_their_values(folder: Path) -> None:
+    assert variant_folder_problem(folder) is None
+
+
+@pytest.mark.parametrize(
+    ("answers", "values"),
+    [("runner", "uvicorn"), ("server", "granian"), ("kubernetes+metrics", "yes"), ("server", "uvicorn+host")],
+)
+def test_a_misnamed_variant_folder_would_be_caught(answers: str, values: str) -> None:
+    assert variant_folder_problem(VARIANTS_DIR / answers / values)
+
+
+@pytest.mark.parametrize(("server", "packaging"), COMBINATION_PARAMS)
+def test_every_server_and_packaging_has_its_folder(server: str, packaging: str) -> None:
+    assert [(VARIANTS_DIR / "server" / server).is_dir(), (VARIANTS_DIR / "packaging" / packaging).is_dir()] == [
+        True,
+        True,
+    ]
+
+
+def test_variant_folders_are_visible() -> None:
+    """No dot-folders: `ls` shows every place a server's or a packaging's files live."""
+    hidden = [path.relative_to(PROJECT_TEMPLATE) for path in VARIANTS_DIR.rglob(".*") if path.is_dir()]
+
+    assert [path for path in hidden if path.name != ".github"] == []
+
+
+def render_path(path: Path, answers: dict[str, str]) -> Path:
+    return Path(NAME_PART.sub(lambda match: answers[match[1]], path.as_posix()))
+
+
+def make_post_gen(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **answers: str) -> ModuleType:
+    """The hook, run from a project folder holding the template's whole `_variants/` tree, names
+    rendered (as after cookiecutter's rendering); each file says where it came from."""
+    hook = load_hook("post_gen_project", tmp_path, _repo_dir=str(TEMPLATE_DIR), **answers)
     project = tmp_path / "project"
-    staging = project / hook.STAGING_DIR
-    staging.mkdir(parents=True)
-    for files in [*hook.RUNNER_FILES.values(), *hook.OPTION_FILES.values()]:
-        for name in files.values():
-            (staging / name).parent.mkdir(parents=True, exist_ok=True)
-            (staging / name).write_text(f"# staged {name}\n", encoding="utf-8")
+    context = {**VALID_ANSWERS, **answers}
+    for source in VARIANTS_DIR.rglob("*"):
+        if source.is_file():
+            relative = render_path(source.relative_to(PROJECT_TEMPLATE), context)
+            (project / relative).parent.mkdir(parents=True, exist_ok=True)
+            (project / relative).write_text(f"# from {relative.as_posix()}\n", encoding="utf-8")
     monkeypatch.chdir(project)
     return hook
 
 
-def test_runner_table_covers_every_runner(post_gen: ModuleType) -> None:
-    assert list(post_gen.RUNNER_FILES) == COOKIECUTTER_JSON["runner"]
+@pytest.fixture
+def post_gen(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    return make_post_gen(tmp_path, monkeypatch, server="gunicorn", packaging="docker")
 
 
-def test_table_matches_the_templates_staged_files(post_gen: ModuleType) -> None:
-    staging = TEMPLATE_DIR / "{{cookiecutter.project_slug}}" / ".runner-files"
-    staged = {path.relative_to(staging).as_posix() for path in staging.rglob("*") if path.is_file()}
-    tables = [*post_gen.RUNNER_FILES.values(), *post_gen.OPTION_FILES.values()]
-    listed = {name for files in tables for name in files.values()}
-
-    assert staged == listed
-
-
-def test_runner_files_are_installed_and_staging_removed(post_gen: ModuleType) -> None:
-    installed = post_gen.install_runner_files("docker")
-
-    assert sorted(path.as_posix() for path in installed) == sorted(
-        [
-            "src/my_fastapi_service/serving/server.py",
-            "tests/test_server.py",
-            "src/my_fastapi_service/serving/healthcheck.py",
-            "tests/test_healthcheck.py",
-            "Dockerfile",
-            ".dockerignore",
-            "compose.yaml",
-            ".github/workflows/release.yml",
-        ]
-    )
-    assert Path("Dockerfile").read_text() == "# staged Dockerfile\n"
-    assert not post_gen.STAGING_DIR.exists()
+def chosen_files(answers: dict[str, str]) -> dict[str, str]:
+    """project path -> the `_variants/` file it comes from, for these answers (read from the template tree)."""
+    chosen = {}
+    for folder in variant_folders():
+        if folder.name.split("+") == [answers[name] for name in folder.parent.name.split("+")]:
+            for source in folder.rglob("*"):
+                if source.is_file():
+                    rendered = render_path(source.relative_to(PROJECT_TEMPLATE), answers).as_posix()
+                    chosen[render_path(source.relative_to(folder), answers).as_posix()] = rendered
+    return chosen
 
 
-def test_unlisted_staged_file_is_an_error(post_gen: ModuleType) -> None:
-    (post_gen.STAGING_DIR / "stray.py").write_text("", encoding="utf-8")
+@pytest.mark.parametrize("metrics", ["no", "yes"])
+@pytest.mark.parametrize(("server", "packaging"), COMBINATION_PARAMS)
+def test_the_chosen_folders_are_laid_over_the_project(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, server: str, packaging: str, metrics: str
+) -> None:
+    answers = {"server": server, "packaging": packaging, "metrics": metrics}
+    hook = make_post_gen(tmp_path, monkeypatch, **answers)
+    expected = chosen_files({**VALID_ANSWERS, **answers})
 
-    with pytest.raises(post_gen.GenerationError, match=r"stray\.py"):
-        post_gen.check_staging_matches_table()
+    installed, others = hook.install_variant_files()
+
+    assert sorted(path.as_posix() for path in installed) == sorted(expected)
+    assert {name: Path(name).read_text(encoding="utf-8") for name in expected} == {
+        name: f"# from {source}\n" for name, source in expected.items()
+    }
+    assert others == []
+    assert not Path("_variants").exists()
 
 
-def test_files_of_an_earlier_runner_are_listed_not_deleted(post_gen: ModuleType) -> None:
-    earlier = Path("src/my_fastapi_service/serving/gunicorn_conf.py")
+def test_two_answers_together_need_both_values(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    hook = make_post_gen(tmp_path, monkeypatch, packaging="docker", kubernetes="yes", metrics="no")
+    installed, _ = hook.install_variant_files()
+    names = {path.as_posix() for path in installed}
+
+    assert "deploy/kubernetes/base/deployment.yaml" in names
+    assert [name for name in names if "servicemonitor" in name] == []
+
+
+def test_a_folder_naming_no_answer_is_an_error(post_gen: ModuleType) -> None:
+    (post_gen.VARIANTS_DIR / "runner" / "docker").mkdir(parents=True)
+
+    with pytest.raises(post_gen.GenerationError, match=r"runner names no answer"):
+        post_gen.install_variant_files()
+
+
+def test_files_of_another_value_are_listed_not_deleted(post_gen: ModuleType) -> None:
+    """Generated again over a project with other answers (-f): the user's copy stays, and is reported."""
+    earlier = Path("deploy/my-fastapi-service.service")
     earlier.parent.mkdir(parents=True, exist_ok=True)
     earlier.write_text("# the user's, from an earlier generation\n", encoding="utf-8")
-    post_gen.install_runner_files("docker")
 
-    assert post_gen.other_answers_leftovers("docker") == [(earlier, "another runner")]
-    assert earlier.is_file()
+    _, others = post_gen.install_variant_files()
+
+    assert others == [(earlier, "packaging=host")]
+    assert earlier.read_text(encoding="utf-8") == "# the user's, from an earlier generation\n"
 
 
 @pytest.mark.parametrize(

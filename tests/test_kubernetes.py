@@ -1,10 +1,13 @@
-"""Kubernetes manifests (docker runner with kubernetes=yes): present only when asked for, valid for
-pinned Kubernetes versions, clean under checkov, and in agreement with the server's own settings."""
+"""Kubernetes manifests (packaging=docker with kubernetes=yes): present only when asked for, valid for
+pinned Kubernetes versions, clean under checkov, in agreement with the server's own settings; the
+Ingress component carries the nginx site's limits; a rolling update's shutdown order checked on paper
+(no cluster runs here)."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import shutil
 from pathlib import Path
@@ -16,7 +19,7 @@ import yaml
 from cookiecutter.exceptions import FailedHookException
 from cookiecutter.main import cookiecutter
 
-from tests.conftest import HOST_PYTHON, TEMPLATE_DIR, TOOLS_DIR, bake_project, project_env, run
+from tests.conftest import HOST_PYTHON, SERVERS, TEMPLATE_DIR, TOOLS_DIR, bake_project, project_env, run
 
 # Validated against the oldest release where the preStop sleep action is stable (1.34; on by
 # default since 1.30) and the newest that the pinned kubernetes-validate knows.
@@ -31,7 +34,10 @@ IMAGE_UID = 10001
 KUBE_DIR = Path("deploy/kubernetes")
 BASE = KUBE_DIR / "base"
 OVERLAY = KUBE_DIR / "overlays/production"
+INGRESS = KUBE_DIR / "components/ingress"
 EXPECTED_FILES = {
+    INGRESS / "kustomization.yaml",
+    INGRESS / "ingress.yaml",
     BASE / "kustomization.yaml",
     BASE / "namespace.yaml",
     BASE / "deployment.yaml",
@@ -55,7 +61,7 @@ def tool(name: str) -> str:
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return bake_project(
-        tmp_path_factory.mktemp("kubernetes"), python_version=HOST_PYTHON, runner="docker", kubernetes="yes"
+        tmp_path_factory.mktemp("kubernetes"), python_version=HOST_PYTHON, packaging="docker", kubernetes="yes"
     )
 
 
@@ -97,19 +103,19 @@ def test_kubernetes_yes_installs_the_base_and_the_overlay(project: Path) -> None
 
 
 def test_kubernetes_no_installs_no_manifests(tmp_path: Path) -> None:
-    baked = bake_project(tmp_path, python_version=HOST_PYTHON, runner="docker", kubernetes="no")
+    baked = bake_project(tmp_path, python_version=HOST_PYTHON, packaging="docker", kubernetes="no")
 
-    assert not (baked / "deploy").exists()
+    assert not (baked / KUBE_DIR).exists()
 
 
 def test_no_staged_file_is_left_behind(project: Path) -> None:
-    assert not (project / ".runner-files").exists()
+    assert not (project / "_variants").exists()
 
 
 def test_regenerating_without_kubernetes_keeps_the_manifests_and_says_so(
     tmp_path: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    answers = {"python_version": HOST_PYTHON, "runner": "docker"}
+    answers = {"python_version": HOST_PYTHON, "packaging": "docker"}
     bake_project(tmp_path, **answers, kubernetes="yes")
     capfd.readouterr()
     cookiecutter(
@@ -120,24 +126,24 @@ def test_regenerating_without_kubernetes_keeps_the_manifests_and_says_so(
         extra_context={**answers, "kubernetes": "no"},
     )
 
-    notes = [line for line in capfd.readouterr().out.splitlines() if "the kubernetes option" in line]
+    notes = [line for line in capfd.readouterr().out.splitlines() if "belongs to kubernetes=yes and was kept" in line]
     assert len(notes) == len(EXPECTED_FILES)
 
 
-@pytest.mark.parametrize("runner", ["uvicorn", "gunicorn"])
-def test_kubernetes_needs_the_docker_runner(tmp_path: Path, capfd: pytest.CaptureFixture[str], runner: str) -> None:
+@pytest.mark.parametrize("server", SERVERS)
+def test_kubernetes_needs_the_docker_packaging(tmp_path: Path, capfd: pytest.CaptureFixture[str], server: str) -> None:
     with pytest.raises(FailedHookException):
-        bake_project(tmp_path, runner=runner, kubernetes="yes")
+        bake_project(tmp_path, server=server, packaging="host", kubernetes="yes")
 
     errors = [line for line in capfd.readouterr().err.splitlines() if line.startswith("error:")]
     assert errors == [
-        f"error: kubernetes: 'yes' needs runner docker (the manifests run the project's image), not {runner!r}"
+        "error: kubernetes: 'yes' needs packaging docker (the manifests run the project's image), not 'host'"
     ]
 
 
 def test_kubernetes_needs_a_slug_kubernetes_accepts(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(FailedHookException):
-        bake_project(tmp_path, runner="docker", kubernetes="yes", project_slug="my_service")
+        bake_project(tmp_path, packaging="docker", kubernetes="yes", project_slug="my_service")
 
     errors = [line for line in capfd.readouterr().err.splitlines() if line.startswith("error:")]
     assert len(errors) == 1
@@ -185,6 +191,7 @@ def test_rendered_output_has_every_kind(rendered: dict[Path, list[dict[str, Any]
             "ConfigMap",
             "Deployment",
             "HorizontalPodAutoscaler",
+            "Ingress",
             "Namespace",
             "NetworkPolicy",
             "PodDisruptionBudget",
@@ -348,7 +355,7 @@ def server_facts(
     installed_project: Any, rendered: dict[Path, list[dict[str, Any]]], tmp_path_factory: pytest.TempPathFactory
 ) -> dict[Path, dict[str, Any]]:
     """Per kustomization: the effective settings inside the pod, and the app's routes."""
-    project = installed_project("docker", variant="kubernetes", kubernetes="yes")
+    project = installed_project(SERVERS[0], "docker", variant="kubernetes", kubernetes="yes")
     package = json.loads((project / ".cruft.json").read_text())["context"]["cookiecutter"]["package_name"]
     workdir = tmp_path_factory.mktemp("pod-cwd")  # no .env file of the project's is read
     facts = {}
@@ -411,6 +418,138 @@ def test_probe_paths_are_routes_of_the_app(
     rendered: dict[Path, list[dict[str, Any]]], server_facts: dict[Path, dict[str, Any]], probe: str
 ) -> None:
     assert container(rendered[OVERLAY])[probe]["httpGet"]["path"] in server_facts[OVERLAY]["paths"]
+
+
+# --- a rolling update's shutdown, on paper -----------------------------------------------------------
+
+
+def graceful_timeout_on_paper(project: Path, resources: list[dict[str, Any]]) -> int:
+    """The server's graceful timeout in the pod: the ConfigMap's value, else .env.example's default."""
+    package = json.loads((project / ".cruft.json").read_text())["context"]["cookiecutter"]["package_name"]
+    name = f"{package.upper()}_GRACEFUL_TIMEOUT"
+    defaults = dict(line.split("=", 1) for line in (project / ".env.example").read_text().splitlines() if "=" in line)
+    return int(one_of_kind(resources, "ConfigMap")["data"].get(name, defaults[name]))
+
+
+@pytest.mark.parametrize("folder", KUSTOMIZATIONS, ids=str)
+def test_grace_period_covers_prestop_then_the_graceful_timeout_on_paper(
+    project: Path, rendered: dict[Path, list[dict[str, Any]]], folder: Path
+) -> None:
+    # preStop runs first and counts against the grace period; SIGTERM follows it, then the server's
+    # graceful timeout, then the lifespan shutdown and exit (the margin). Past the period: SIGKILL.
+    resources = rendered[folder]
+    grace = pod_spec(resources)["terminationGracePeriodSeconds"]
+    pre_stop = container(resources)["lifecycle"]["preStop"]["sleep"]["seconds"]
+    graceful = graceful_timeout_on_paper(project, resources)
+
+    assert (pre_stop > 0, grace > pre_stop + graceful + SHUTDOWN_MARGIN_SECONDS) == (True, True), (
+        f"terminationGracePeriodSeconds {grace} <= preStop {pre_stop} + graceful {graceful} + margin"
+    )
+
+
+def test_a_rolling_update_starts_a_new_pod_before_an_old_one_leaves(
+    rendered: dict[Path, list[dict[str, Any]]],
+) -> None:
+    strategy = one_of_kind(rendered[OVERLAY], "Deployment")["spec"]["strategy"]
+
+    assert (
+        strategy["type"],
+        strategy["rollingUpdate"]["maxUnavailable"],
+        strategy["rollingUpdate"]["maxSurge"] >= 1,
+    ) == (
+        "RollingUpdate",
+        0,
+        True,
+    )
+
+
+def test_a_pod_takes_traffic_only_once_ready(rendered: dict[Path, list[dict[str, Any]]]) -> None:
+    # The readiness probe gates the endpoints: a new pod gets requests only after /readyz answers 200.
+    probe = container(rendered[OVERLAY])["readinessProbe"]
+
+    assert (probe["httpGet"]["path"], probe["httpGet"]["port"]) == ("/readyz", "http")
+
+
+def test_the_network_policy_comment_names_the_ports_it_opens(
+    project: Path, rendered: dict[Path, list[dict[str, Any]]]
+) -> None:
+    text = (project / BASE / "networkpolicy.yaml").read_text()
+    comment = " ".join(line.lstrip("# ") for line in text.splitlines() if line.startswith("#"))
+    port = container(rendered[BASE])["ports"][0]["containerPort"]
+
+    assert f"exactly one port of the pods: TCP {port} (the container port named http" in comment
+
+
+# --- the Ingress component ----------------------------------------------------------------------------
+
+ANNOTATION = "nginx.ingress.kubernetes.io/"
+
+
+def ingress(rendered: dict[Path, list[dict[str, Any]]]) -> dict[str, Any]:
+    return one_of_kind(rendered[OVERLAY], "Ingress")
+
+
+def nginx_site(project: Path) -> str:
+    (site,) = (project / "deploy/nginx").glob("*.conf")
+    return site.read_text()
+
+
+def site_directive(site: str, pattern: str) -> str:
+    match = re.search(pattern, site, re.MULTILINE)
+    assert match, f"the nginx site has no line matching {pattern!r}"
+    return match[1]
+
+
+def test_the_ingress_routes_to_the_services_http_port(rendered: dict[Path, list[dict[str, Any]]]) -> None:
+    (rule,) = ingress(rendered)["spec"]["rules"]
+    (path,) = rule["http"]["paths"]
+    service = one_of_kind(rendered[OVERLAY], "Service")
+
+    assert path["backend"]["service"]["name"] == service["metadata"]["name"]
+    assert path["backend"]["service"]["port"]["name"] in [port["name"] for port in service["spec"]["ports"]]
+
+
+def test_the_ingress_gets_its_certificate_from_cert_manager(rendered: dict[Path, list[dict[str, Any]]]) -> None:
+    spec = ingress(rendered)["spec"]
+    (tls,) = spec["tls"]
+
+    assert "cert-manager.io/cluster-issuer" in ingress(rendered)["metadata"]["annotations"]
+    assert (tls["hosts"], bool(tls["secretName"])) == ([rule["host"] for rule in spec["rules"]], True)
+
+
+def test_the_ingress_host_is_an_allowed_host(rendered: dict[Path, list[dict[str, Any]]], project: Path) -> None:
+    package = json.loads((project / ".cruft.json").read_text())["context"]["cookiecutter"]["package_name"]
+    allowed = one_of_kind(rendered[OVERLAY], "ConfigMap")["data"][f"{package.upper()}_ALLOWED_HOSTS"].split(",")
+
+    assert [rule["host"] for rule in ingress(rendered)["spec"]["rules"]] == allowed
+
+
+@pytest.mark.parametrize(
+    ("annotation", "site_pattern"),
+    [
+        ("proxy-body-size", r"^\s*client_max_body_size\s+(\S+);"),
+        ("limit-rps", r"^\s*limit_req_zone\s.*rate=(\d+)r/s;"),
+        ("limit-connections", r"^\s*limit_conn\s+\S+\s+(\d+);"),
+        ("proxy-next-upstream", r"^\s*proxy_next_upstream\s+([^;]+);"),
+        ("proxy-next-upstream-tries", r"^\s*proxy_next_upstream_tries\s+(\d+);"),
+        ("proxy-request-buffering", r"^\s*proxy_request_buffering\s+(\w+);"),
+        ("proxy-connect-timeout", r"^\s*proxy_connect_timeout\s+(\d+)s;"),
+    ],
+)
+def test_the_ingress_has_the_nginx_sites_limit(
+    rendered: dict[Path, list[dict[str, Any]]], project: Path, annotation: str, site_pattern: str
+) -> None:
+    annotations = ingress(rendered)["metadata"]["annotations"]
+
+    assert annotations[ANNOTATION + annotation] == site_directive(nginx_site(project), site_pattern)
+
+
+def test_the_ingress_burst_is_the_sites(rendered: dict[Path, list[dict[str, Any]]], project: Path) -> None:
+    # ingress-nginx's burst is the rate times a multiplier; the site writes the burst itself.
+    annotations = ingress(rendered)["metadata"]["annotations"]
+    burst = int(annotations[ANNOTATION + "limit-rps"]) * int(annotations[ANNOTATION + "limit-burst-multiplier"])
+
+    assert burst == int(site_directive(nginx_site(project), r"^\s*limit_req\s.*burst=(\d+)"))
 
 
 # --- checkov ------------------------------------------------------------------------------------------
@@ -481,7 +620,7 @@ def metrics_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     project = bake_project(
         tmp_path_factory.mktemp("kubernetes-metrics"),
         python_version=HOST_PYTHON,
-        runner="docker",
+        packaging="docker",
         kubernetes="yes",
         metrics="yes",
     )

@@ -1,22 +1,23 @@
-"""`make dev` is `make run` that restarts on edits: the same settings, logging and limits, started for
-real on every runner in a project of its own (the test edits its code)."""
+"""`make dev` is `make run` that restarts on edits: the same settings and logging, started for real
+for every server (packaging=host) in a project of its own (the test edits its code). Slow tier."""
 
 from __future__ import annotations
 
 import http.client
 import json
 import os
-import socket
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import RUNNERS, project_env
+from tests.conftest import SERVERS, project_env
 from tests.support.live_server import LiveServer, live_server, package_name, wait_until
 
-pytestmark = [pytest.mark.live, pytest.mark.xdist_group("live")]
+pytestmark = [pytest.mark.live, pytest.mark.slow, pytest.mark.xdist_group("live")]
+
+PACKAGING = "host"
 
 NEW_MESSAGE = "Edited while make dev ran"
 
@@ -24,15 +25,8 @@ NEW_MESSAGE = "Edited while make dev ran"
 @dataclass
 class DevSession:
     access_line: str
-    header_limit_status: bytes
     after_edit: object
     still_one_server: bool
-
-
-def status_line_for_big_header(port: int, size: int) -> bytes:
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
-        connection.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * size + b"\r\n\r\n")
-        return connection.recv(4096).split(b"\r\n", 1)[0]
 
 
 def get_with_id(server: LiveServer, request_id: str) -> None:
@@ -50,19 +44,18 @@ def root_message(server: LiveServer) -> object:
     return json.loads(body).get("message") if status == 200 else None
 
 
-@pytest.fixture(scope="module", params=RUNNERS)
+@pytest.fixture(scope="module", params=SERVERS)
 def dev_session(
     request: pytest.FixtureRequest, installed_project: Callable[..., Path], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[DevSession]:
-    runner: str = request.param
-    project = installed_project(runner, variant="make-dev")
-    log = tmp_path_factory.mktemp(f"dev-{runner}") / "server.log"
+    server_name: str = request.param
+    project = installed_project(server_name, PACKAGING, variant="make-dev")
+    log = tmp_path_factory.mktemp(f"dev-{server_name}") / "server.log"
     with live_server(project, project_env(), log, target="dev") as server:
         server.wait_ready()
         get_with_id(server, "dev-session-1")
         wait_until(lambda: "dev-session-1" in server.log(), 10, "the access line")
         access_line = next(line for line in server.log().splitlines() if "dev-session-1" in line)
-        header_limit_status = status_line_for_big_header(server.port, 64 * 1024)
         root = project / "src" / package_name(project) / "routers" / "root.py"
         root.write_text(root.read_text().replace("Hello, World!", NEW_MESSAGE))
 
@@ -75,28 +68,24 @@ def dev_session(
             return False
 
         wait_until(serves_the_edit, 60, "make dev to serve the edited code", interval=1.0)
-        yield DevSession(access_line, header_limit_status, root_message(server), server.make.poll() is None)
+        yield DevSession(access_line, root_message(server), server.make.poll() is None)
 
 
 def test_dev_writes_the_services_access_line_with_the_request_id(dev_session: DevSession) -> None:
     assert '[dev-session-1] 127.0.0.1 "GET / HTTP/1.1" 200' in dev_session.access_line
 
 
-def test_dev_applies_the_header_limit(dev_session: DevSession) -> None:
-    assert dev_session.header_limit_status == b"HTTP/1.1 431 Request Header Fields Too Large"
-
-
 def test_dev_serves_an_edit_without_a_restart_by_hand(dev_session: DevSession) -> None:
     assert dev_session.after_edit == NEW_MESSAGE
 
 
-@pytest.mark.parametrize("runner", RUNNERS)
+@pytest.mark.parametrize("server_name", SERVERS)
 def test_dev_refuses_a_bad_setting_with_one_line(
-    installed_project: Callable[..., Path], tmp_path_factory: pytest.TempPathFactory, runner: str
+    installed_project: Callable[..., Path], tmp_path_factory: pytest.TempPathFactory, server_name: str
 ) -> None:
-    project = installed_project(runner)
+    project = installed_project(server_name, PACKAGING)
     setting = f"{package_name(project).upper()}_LOG_LEVEL"
-    log = tmp_path_factory.mktemp(f"dev-bad-{runner}") / "server.log"
+    log = tmp_path_factory.mktemp(f"dev-bad-{server_name}") / "server.log"
     server = LiveServer.start(project, project_env(**{setting: "loud"}), log, target="dev")
     try:
         server.wait_exit(timeout=60)

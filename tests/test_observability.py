@@ -1,12 +1,13 @@
-"""Metrics and traces of every runner with two workers, started for real with the baked project's own
+"""Metrics and traces of each server with two workers, started for real with the baked project's own
 `make run` on 127.0.0.1 (metrics=yes, tracing on, JSON logs).
 
-Metrics: each scrape of the metrics port reads the sum over both workers, exactly; a killed worker's
-counts stay in the total; a restarted service starts from 0; unmatched paths share one label value.
+Metrics: each scrape of the metrics port reads the sum over both workers, exactly; a worker killed with
+a request in flight leaves its counts in the total (its counter file stays) and nothing in flight (its
+gauge file goes); a restarted service starts from 0; unmatched paths share one label value.
 Traces: a small OTLP/HTTP receiver on 127.0.0.1 (standard library plus opentelemetry-proto to decode
 what it is sent) gets the spans of a request, whose trace id is the one in that request's log line.
 
-One scenario per runner runs in a module fixture and returns what it saw; each test asserts one fact.
+One scenario per server runs in a module fixture and returns what it saw; each test asserts one fact.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from typing import Any
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from tests.conftest import RUNNERS, project_env
+from tests.conftest import SERVERS, project_env
 from tests.support.live_server import (
     LOOPBACK,
     LiveServer,
@@ -138,6 +139,10 @@ class Observed:
     before_kill: float = 0.0
     in_flight_before_kill: float = -1.0
     in_flight_after_kill: float = -1.0
+    victim_files_before_kill: list[str] = field(default_factory=list)
+    victim_files_after_kill: list[str] = field(default_factory=list)
+    all_requests_before_kill: float = 0.0
+    all_requests_after_kill: float = -1.0
     unmatched_answers: int = 0
     route_values: set[str] = field(default_factory=set)
     folder_during_run: bool = False
@@ -186,12 +191,17 @@ def json_lines(log: str) -> Iterator[dict[str, Any]]:
             yield json.loads(line)
 
 
+def all_requests(text: str) -> float:
+    """http_requests_total summed over every series."""
+    return sum(value for _, value in samples(text, "http_requests_total"))
+
+
 def in_flight(port: int) -> float:
     return sum(value for _, value in samples(scrape(port), "http_requests_in_flight"))
 
 
 def access_lines(log: str, path: str) -> int:
-    return sum(line.get("path") == path for line in json_lines(log))
+    return sum(line.get("target") == path for line in json_lines(log))
 
 
 def stop(server: LiveServer) -> None:
@@ -199,12 +209,17 @@ def stop(server: LiveServer) -> None:
     assert server.wait_exit(timeout=60) == 0, server.log()[-3000:]
 
 
-@pytest.fixture(scope="module", params=RUNNERS)
+def files_of(folder: Path, pid: int) -> list[str]:
+    """The kinds of value files (counter, histogram, gauge_livesum) a process wrote in the folder."""
+    return sorted(path.stem.rsplit("_", 1)[0] for path in folder.glob(f"*_{pid}.db"))
+
+
+@pytest.fixture(scope="module", params=SERVERS)
 def observed(
     request: pytest.FixtureRequest, installed_project: Installer, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Observed]:
-    runner: str = request.param
-    project = installed_project(runner, variant="metrics", customize=add_test_routes, metrics="yes")
+    server_name: str = request.param
+    project = installed_project(server_name, variant="metrics", customize=add_test_routes, metrics="yes")
     prefix = package_name(project).upper()
     receiver = OtlpReceiver()
     otlp = receiver.start()
@@ -217,7 +232,7 @@ def observed(
         OTEL_LOGS_EXPORTER="none",
         OTEL_BSP_SCHEDULE_DELAY=BATCH_DELAY_MS,
     )
-    logs = tmp_path_factory.mktemp(f"observability-{runner}")
+    logs = tmp_path_factory.mktemp(f"observability-{server_name}")
     seen = Observed()
     server = LiveServer.start(project, env, logs / "first.log", port=port)
     try:
@@ -237,15 +252,24 @@ def observed(
         slow, _ = start_slow_request(server.get, server.log, SLOW_SECONDS)
         inodes = established_socket_inodes(server.port)
         (victim,) = [pid for pid in workers if connections_held(pid, inodes)]
+        # It has counted requests too (their counter file exists), else requests go to both until it has.
+        extra = 0
+        while "counter" not in files_of(folder, victim) and extra < 1000:
+            assert server.get("/readyz")[0] == 200
+            extra += 1
         seen.before_kill = requests_to_root(scrape(metrics_port))
+        seen.all_requests_before_kill = all_requests(scrape(metrics_port))
         seen.in_flight_before_kill = in_flight(metrics_port)
+        seen.victim_files_before_kill = files_of(folder, victim)
         os.kill(victim, signal.SIGKILL)
         server.wait_for_workers(WORKERS, without={victim})
         slow.join(timeout=10)
         seen.after_kill = requests_to_root(scrape(metrics_port))
+        seen.all_requests_after_kill = all_requests(scrape(metrics_port))
         with contextlib.suppress(AssertionError):  # a failed wait leaves the last value to the test
             wait_until(lambda: in_flight(metrics_port) == 0, 10, "no request in flight")
         seen.in_flight_after_kill = in_flight(metrics_port)
+        seen.victim_files_after_kill = files_of(folder, victim)
 
         assert server.get(f"{PREFIX}/slow?seconds=0")[0] == 200
         seen.unmatched_answers = get_unmatched_paths(server.port, UNMATCHED_PATHS, time.monotonic() + 300)
@@ -311,6 +335,18 @@ def test_the_request_in_flight_in_the_worker_to_kill_is_counted(observed: Observ
 
 def test_a_killed_worker_leaves_no_request_in_flight(observed: Observed) -> None:
     assert observed.in_flight_after_kill == 0
+
+
+def test_the_worker_to_kill_wrote_counts_and_a_request_in_flight(observed: Observed) -> None:
+    assert observed.victim_files_before_kill == ["counter", "gauge_livesum", "histogram"]
+
+
+def test_a_killed_workers_counter_files_stay_and_its_in_flight_file_goes(observed: Observed) -> None:
+    assert observed.victim_files_after_kill == ["counter", "histogram"]
+
+
+def test_the_total_over_every_series_does_not_drop_when_a_worker_is_killed(observed: Observed) -> None:
+    assert observed.all_requests_after_kill >= observed.all_requests_before_kill > 0
 
 
 def test_ten_thousand_unmatched_paths_add_one_label_value(observed: Observed) -> None:

@@ -13,24 +13,15 @@ from pathlib import Path
 import pytest
 import yaml
 
-import template_python
+from local_extensions import SUPPORTED_PYTHON_VERSIONS
 from tests.conftest import HOST_PYTHON, TEMPLATE_DIR, TOOLS_DIR, bake_project, project_env, run
 
-SUPPORTED = template_python.SUPPORTED_PYTHON_VERSIONS
+SUPPORTED = SUPPORTED_PYTHON_VERSIONS
 # An older python3 than any supported version.
 OLD_PYTHON = (3, 10, 13)
 
 
-@pytest.mark.parametrize("version", SUPPORTED)
-def test_a_supported_running_python_is_proposed(version: str) -> None:
-    major, minor = map(int, version.split("."))
-
-    assert template_python.default_python_version((major, minor, 0, "final", 0)) == version
-
-
-@pytest.mark.parametrize("running", [(3, 10, 13), (3, 14, 1), (3, 15, 0)], ids=["3.10", "3.14", "3.15"])
-def test_otherwise_the_newest_supported_is_proposed(running: tuple[int, ...]) -> None:
-    assert template_python.default_python_version(running) == "3.13"
+# How the default is chosen: tests/test_local_extensions.py.
 
 
 def test_no_input_pins_the_running_python(tmp_path: Path) -> None:

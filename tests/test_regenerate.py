@@ -1,9 +1,9 @@
 """Regenerating over an existing project, hooks on a bare machine, and line endings.
 
 - `-f` (overwrite_if_exists) over a project keeps every file the template does not own, whatever
-  runner it names; the old runner's files are kept and listed by the post-gen hook. (It rewrites the
-  template's own files, edits in them included: the documented way to switch runner is
-  `cruft update`, tests/test_switch_runner.py.)
+  server and packaging it names; the files of the old answers are kept and listed by the post-gen
+  hook. (It rewrites the template's own files, edits in them included: the documented way to
+  switch is `cruft update`, tests/test_switch_server.py.)
 - The hooks need neither git, uv nor docker on PATH.
 - Shell scripts and Makefiles keep LF line endings on a CRLF checkout (core.autocrlf=true), and a
   template checked out with CRLF still generates LF files.
@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -22,30 +23,41 @@ from pathlib import Path
 import pytest
 from cookiecutter.main import cookiecutter
 
-from tests.conftest import HOST_PYTHON, TEMPLATE_DIR, run
+from tests.conftest import COMBINATIONS, HOST_PYTHON, SERVERS, TEMPLATE_DIR, run
+from tests.test_bake import NAME_PART, VARIANTS_DIR, files_under
 
 ANSWERS = {"project_name": "Regen Service", "project_slug": "regen", "package_name": "regen"}
-# Every runner switch, each ordered pair once: uvicorn -> docker -> gunicorn -> uvicorn -> gunicorn
-# -> docker -> uvicorn.
-SWITCHES = ("uvicorn", "docker", "gunicorn", "uvicorn", "gunicorn", "docker", "uvicorn")
-# Files each runner owns beyond the shared ones (from the post-gen hook's RUNNER_FILES table).
-RUNNER_ONLY = {
-    "uvicorn": {"deploy/regen.service"},
-    "gunicorn": {
-        "src/regen/serving/gunicorn_conf.py",
-        "deploy/regen.service",
-        "src/regen/serving/gunicorn_worker.py",
-        "tests/test_gunicorn_worker.py",
-    },
-    "docker": {
-        "Dockerfile",
-        ".dockerignore",
-        "compose.yaml",
-        ".github/workflows/release.yml",
-        "src/regen/serving/healthcheck.py",
-        "tests/test_healthcheck.py",
-    },
-}
+COMBINATION_PARAMS = [pytest.param(server, packaging, id=f"{server}-{packaging}") for server, packaging in COMBINATIONS]
+
+
+def every_switch(nodes: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """A walk that takes every ordered pair of distinct nodes once (an Euler circuit of the complete
+    directed graph, by Hierholzer's algorithm), starting and ending at the first node."""
+    unused = {node: [other for other in nodes if other != node] for node in nodes}
+    stack, walk = [nodes[0]], []
+    while stack:
+        if unused[stack[-1]]:
+            stack.append(unused[stack[-1]].pop())
+        else:
+            walk.append(stack.pop())
+    return walk[::-1]
+
+
+# Every switch between two server x packaging combinations, each ordered pair once.
+SWITCHES = every_switch(list(COMBINATIONS))
+
+
+def variant_only(server: str, packaging: str) -> set[str]:
+    """The files this server and this packaging add (their `_variants/` folders), in the project."""
+    answers = {**ANSWERS, "server": server, "packaging": packaging}
+    folders = [VARIANTS_DIR / "server" / server, VARIANTS_DIR / "packaging" / packaging]
+    return {
+        NAME_PART.sub(lambda match: answers[match[1]], path.as_posix())
+        for folder in folders
+        for path in files_under(folder)
+    }
+
+
 # The user's own files: code, tests, docs, secrets, binary data, and files no tool would parse.
 USER_FILES: dict[str, bytes] = {
     "src/regen/billing.py": b'"""Billing."""\n\nRATE = 3\n',
@@ -59,14 +71,14 @@ USER_FILES: dict[str, bytes] = {
 }
 
 
-def bake(output_dir: Path, runner: str, *, overwrite: bool) -> Path:
+def bake(output_dir: Path, server: str, packaging: str = "host", *, overwrite: bool) -> Path:
     return Path(
         cookiecutter(
             str(TEMPLATE_DIR),
             no_input=True,
             output_dir=str(output_dir),
             overwrite_if_exists=overwrite,
-            extra_context={**ANSWERS, "python_version": HOST_PYTHON, "runner": runner},
+            extra_context={**ANSWERS, "python_version": HOST_PYTHON, "server": server, "packaging": packaging},
         )
     )
 
@@ -82,55 +94,61 @@ def write_user_files(project: Path, files: dict[str, bytes]) -> None:
 
 
 def kept_notes(stdout: str) -> set[str]:
-    """Paths the post-gen hook reported as another runner's files it kept."""
+    """Paths the post-gen hook reported as another answer's files it kept."""
     return {
-        line.split()[1]
-        for line in stdout.splitlines()
-        if line.startswith("note: ") and "belongs to another runner and was kept" in line
+        line.split()[1] for line in stdout.splitlines() if re.match(r"note: \S+ belongs to \w+=\w+ and was kept", line)
     }
 
 
+def test_the_switches_take_every_ordered_pair_once() -> None:
+    pairs = list(itertools.pairwise(SWITCHES))
+
+    assert sorted(pairs) == sorted(itertools.permutations(COMBINATIONS, 2))
+
+
 @pytest.mark.slow
-def test_every_runner_switch_keeps_user_files_and_lists_old_runner_files(
+def test_every_switch_keeps_user_files_and_lists_the_old_answers_files(
     tmp_path: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    project = bake(tmp_path, SWITCHES[0], overwrite=False)
+    project = bake(tmp_path, *SWITCHES[0], overwrite=False)
     write_user_files(project, USER_FILES)
     before = {name: digest(project / name) for name in USER_FILES}
-    ever_written: set[str] = set(RUNNER_ONLY[SWITCHES[0]])
+    ever_written: set[str] = variant_only(*SWITCHES[0])
     capfd.readouterr()
 
-    for previous, runner in itertools.pairwise(SWITCHES):
-        assert bake(tmp_path, runner, overwrite=True) == project
+    for previous, current in itertools.pairwise(SWITCHES):
+        step = f"{'-'.join(previous)} -> {'-'.join(current)}"
+        assert bake(tmp_path, *current, overwrite=True) == project
         notes = kept_notes(capfd.readouterr().out)
-        stale = set(ever_written - RUNNER_ONLY[runner])
-        ever_written |= RUNNER_ONLY[runner]
+        owned = variant_only(*current)
+        stale = ever_written - owned
+        ever_written |= owned
 
-        assert {name: digest(project / name) for name in USER_FILES} == before, f"{previous} -> {runner}"
-        assert all((project / name).is_file() for name in RUNNER_ONLY[runner]), f"{previous} -> {runner}"
-        # Whatever an earlier runner wrote and this one does not own is still there, and reported.
-        assert all((project / name).is_file() for name in stale), f"{previous} -> {runner}"
-        assert notes == stale, f"{previous} -> {runner}"
-        assert not (project / ".runner-files").exists()
+        assert {name: digest(project / name) for name in USER_FILES} == before, step
+        assert [name for name in owned if not (project / name).is_file()] == [], step
+        # Whatever earlier answers wrote and these do not own is still there, and reported.
+        assert [name for name in stale if not (project / name).is_file()] == [], step
+        assert notes == stale, step
+        assert not (project / "_variants").exists()
 
 
-def test_server_module_follows_the_runner(tmp_path: Path) -> None:
+def test_server_module_follows_the_server(tmp_path: Path) -> None:
     project = bake(tmp_path, "gunicorn", overwrite=False)
     bake(tmp_path, "uvicorn", overwrite=True)
 
-    assert "uvicorn.Config(APP_LOADER" in (project / "src/regen/serving/server.py").read_text()
+    assert "uvicorn.run(" in (project / "src/regen/serving/server.py").read_text()
 
 
-@pytest.mark.parametrize("runner", ["uvicorn", "gunicorn"])
-def test_users_own_dockerfile_survives_a_non_docker_regeneration(
-    tmp_path: Path, capfd: pytest.CaptureFixture[str], runner: str
+@pytest.mark.parametrize("server", SERVERS)
+def test_users_own_dockerfile_survives_a_host_regeneration(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str], server: str
 ) -> None:
     project = bake(tmp_path, "uvicorn", overwrite=False)
     own = {"Dockerfile": b"FROM scratch\n# mine\n", "compose.yaml": b"services: {}\n"}
     write_user_files(project, own)
     capfd.readouterr()
 
-    bake(tmp_path, runner, overwrite=True)
+    bake(tmp_path, server, "host", overwrite=True)
 
     assert {name: (project / name).read_bytes() for name in own} == own
     assert kept_notes(capfd.readouterr().out) >= {"Dockerfile", "compose.yaml"}
@@ -147,7 +165,7 @@ def test_git_history_survives_regeneration(tmp_path: Path) -> None:
     bake(tmp_path, "uvicorn", overwrite=True)
     status = subprocess.run([*git, "status", "--porcelain"], cwd=project, capture_output=True, text=True, check=True)
 
-    # Same answers, same runner: regenerating changes nothing git can see.
+    # Same answers: regenerating changes nothing git can see.
     assert status.stdout == ""
 
 
@@ -164,18 +182,19 @@ def bare_path(tmp_path: Path) -> str:
     return str(bin_dir)
 
 
-@pytest.mark.parametrize("runner", ["uvicorn", "gunicorn", "docker"])
-def test_hooks_succeed_without_git_uv_or_docker(tmp_path: Path, runner: str) -> None:
+@pytest.mark.parametrize(("server", "packaging"), COMBINATION_PARAMS)
+def test_hooks_succeed_without_git_uv_or_docker(tmp_path: Path, server: str, packaging: str) -> None:
     env = {**os.environ, "PATH": bare_path(tmp_path)}
     for tool in ("git", "uv", "docker"):
         assert shutil.which(tool, path=env["PATH"]) is None
     output = tmp_path / "out"
     command = [sys.executable, "-m", "cookiecutter", "--no-input", str(TEMPLATE_DIR), "-o", str(output)]
-    result = run([*command, f"runner={runner}", f"python_version={HOST_PYTHON}"], tmp_path, env=env, timeout=120)
+    answers = [f"server={server}", f"packaging={packaging}", f"python_version={HOST_PYTHON}"]
+    result = run([*command, *answers], tmp_path, env=env, timeout=120)
 
     assert result.returncode == 0, result.stderr
     assert (output / "my-fastapi-service" / "src" / "my_fastapi_service" / "serving" / "server.py").is_file()
-    if runner == "docker":
+    if packaging == "docker":
         # No uv, so no lock file: the hook says how to make one instead of failing.
         assert "run `make lock`" in result.stdout
 
@@ -238,9 +257,11 @@ def test_template_checkout_with_autocrlf_keeps_lf_in_scripts(tmp_path: Path) -> 
 
 
 @pytest.mark.usefixtures("need_git")
-@pytest.mark.parametrize("runner", ["uvicorn", "gunicorn", "docker"])
-def test_generated_project_checkout_with_autocrlf_keeps_lf_in_scripts(tmp_path: Path, runner: str) -> None:
-    project = bake(tmp_path / "out", runner, overwrite=False)
+@pytest.mark.parametrize(("server", "packaging"), COMBINATION_PARAMS)
+def test_generated_project_checkout_with_autocrlf_keeps_lf_in_scripts(
+    tmp_path: Path, server: str, packaging: str
+) -> None:
+    project = bake(tmp_path / "out", server, packaging, overwrite=False)
     write_user_files(project, {"scripts/deploy.sh": b"#!/bin/sh\necho deploy\n"})
     git("init", "-q", cwd=project)
     git("add", "-A", cwd=project)
@@ -264,8 +285,8 @@ def test_autocrlf_would_convert_without_the_attributes(tmp_path: Path) -> None:
     assert crlf_files(clone_with_autocrlf(source, tmp_path / "checkout")) == ["Makefile"]
 
 
-@pytest.mark.parametrize("runner", ["uvicorn", "docker"])
-def test_template_with_crlf_files_generates_lf_and_make_works(tmp_path: Path, runner: str) -> None:
+@pytest.mark.parametrize(("server", "packaging"), [COMBINATION_PARAMS[0], COMBINATION_PARAMS[-1]])
+def test_template_with_crlf_files_generates_lf_and_make_works(tmp_path: Path, server: str, packaging: str) -> None:
     """A template copied with CRLF line endings (a zip download on Windows): the hooks still run
     and every generated file has LF (cookiecutter.json's _new_lines)."""
     template = tmp_path / "template"
@@ -281,7 +302,7 @@ def test_template_with_crlf_files_generates_lf_and_make_works(tmp_path: Path, ru
             str(template),
             no_input=True,
             output_dir=str(tmp_path / "out"),
-            extra_context={"python_version": HOST_PYTHON, "runner": runner},
+            extra_context={"python_version": HOST_PYTHON, "server": server, "packaging": packaging},
         )
     )
     with_crlf = [str(p.relative_to(project)) for p in project.rglob("*") if p.is_file() and b"\r" in p.read_bytes()]

@@ -1,4 +1,4 @@
-"""The scanners a platform team would run, on every runner's baked project (all from PyPI, offline
+"""The scanners a platform team would run, on every server x packaging's baked project (all from PyPI, offline
 except pip-audit, which needs the advisory database and only reports).
 
 hadolint (Dockerfile), checkov (Dockerfile, GitHub workflow; compose has no checkov framework, so
@@ -20,21 +20,24 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import HOST_PYTHON, RUNNERS, TEMPLATE_DIR, project_env, run, tool
+from tests.conftest import COMBINATIONS, HOST_PYTHON, TEMPLATE_DIR, project_env, run, tool
 
 pytestmark = pytest.mark.scan
 
 TOOLS_DIR = Path(sys.executable).parent
+VARIANTS = [f"{server}-{packaging}" for server, packaging in COMBINATIONS]
+DOCKER_VARIANTS = [f"{server}-{packaging}" for server, packaging in COMBINATIONS if packaging == "docker"]
 
 
 @pytest.fixture(scope="module")
 def baked(cookies_session: Any) -> dict[str, Path]:
-    """One project per runner, baked once for this module, with metrics (the most code to scan)."""
+    """One project per server x packaging, baked once for this module, with metrics (the most code to scan)."""
     projects = {}
-    for runner in RUNNERS:
-        result = cookies_session.bake(extra_context={"runner": runner, "python_version": HOST_PYTHON, "metrics": "yes"})
+    for server, packaging in COMBINATIONS:
+        answers = {"server": server, "packaging": packaging, "python_version": HOST_PYTHON, "metrics": "yes"}
+        result = cookies_session.bake(extra_context=answers)
         assert result.exception is None, result.exception
-        projects[runner] = result.project_path
+        projects[f"{server}-{packaging}"] = result.project_path
     return projects
 
 
@@ -45,8 +48,9 @@ def scan(args: list[str], cwd: Path) -> Any:
 # --- Dockerfile -------------------------------------------------------------------------------------
 
 
-def test_hadolint_finds_nothing_in_the_dockerfile(baked: dict[str, Path]) -> None:
-    result = scan([tool("hadolint"), "--format", "tty", "Dockerfile"], baked["docker"])
+@pytest.mark.parametrize("variant", DOCKER_VARIANTS)
+def test_hadolint_finds_nothing_in_the_dockerfile(baked: dict[str, Path], variant: str) -> None:
+    result = scan([tool("hadolint"), "--format", "tty", "Dockerfile"], baked[variant])
 
     assert (result.returncode, result.stdout) == (0, "")
 
@@ -64,10 +68,10 @@ def checkov(project: Path, frameworks: list[str]) -> dict[str, dict[str, int]]:
     return {report["check_type"]: report["summary"] for report in reports}
 
 
-@pytest.mark.parametrize("runner", RUNNERS)
-def test_checkov_finds_no_failed_check(baked: dict[str, Path], runner: str) -> None:
-    frameworks = ["github_actions", *(["dockerfile"] if runner == "docker" else [])]
-    summaries = checkov(baked[runner], frameworks)
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_checkov_finds_no_failed_check(baked: dict[str, Path], variant: str) -> None:
+    frameworks = ["github_actions", *(["dockerfile"] if variant in DOCKER_VARIANTS else [])]
+    summaries = checkov(baked[variant], frameworks)
 
     # Each framework really ran checks (a scan of nothing would pass too) and none failed.
     assert sorted(summaries) == sorted(frameworks)
@@ -79,9 +83,9 @@ def test_checkov_finds_no_failed_check(baked: dict[str, Path], runner: str) -> N
 # --- code -----------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("runner", RUNNERS)
-def test_bandit_finds_nothing_in_the_generated_code(baked: dict[str, Path], runner: str) -> None:
-    project = baked[runner]
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_bandit_finds_nothing_in_the_generated_code(baked: dict[str, Path], variant: str) -> None:
+    project = baked[variant]
     result = scan([tool("bandit"), "--quiet", "--format", "json", "--recursive", "src"], project)
     report = json.loads(result.stdout)
 
@@ -107,11 +111,11 @@ def workflow_run_steps(workflow: Path) -> list[str]:
     return [step["run"] for job in jobs.values() for step in job["steps"] if "run" in step]
 
 
-@pytest.mark.parametrize("runner", RUNNERS)
+@pytest.mark.parametrize("variant", VARIANTS)
 def test_shellcheck_passes_every_shell_script_and_workflow_step(
-    baked: dict[str, Path], tmp_path: Path, runner: str
+    baked: dict[str, Path], tmp_path: Path, variant: str
 ) -> None:
-    project = baked[runner]
+    project = baked[variant]
     scripts = [str(path) for path in shell_scripts(project)]
     # The workflows' run steps are bash scripts too (GitHub runs them with `bash -e`).
     workflows = sorted(project.glob(".github/workflows/*.yml"))
@@ -139,8 +143,9 @@ def test_shellcheck_passes_the_template_ci_script() -> None:
 # --- schemas ----------------------------------------------------------------------------------------
 
 
-def test_compose_file_matches_its_schema(baked: dict[str, Path]) -> None:
-    compose = baked["docker"] / "compose.yaml"
+@pytest.mark.parametrize("variant", DOCKER_VARIANTS)
+def test_compose_file_matches_its_schema(baked: dict[str, Path], variant: str) -> None:
+    compose = baked[variant] / "compose.yaml"
     result = scan([tool("check-jsonschema"), "--builtin-schema", "vendor.compose-spec", str(compose)], compose.parent)
 
     assert result.returncode == 0, result.stdout + result.stderr
@@ -149,11 +154,11 @@ def test_compose_file_matches_its_schema(baked: dict[str, Path]) -> None:
 # --- dependencies -----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("runner", RUNNERS)
-def test_pip_audit_reports_on_locked_dependencies(baked: dict[str, Path], tmp_path: Path, runner: str) -> None:
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_pip_audit_reports_on_locked_dependencies(baked: dict[str, Path], tmp_path: Path, variant: str) -> None:
     """Reported, not gating: advisories appear over time. Fails only if the audit cannot be made
     from the lock file; skips when PyPI (the advisory source) is unreachable."""
-    project = baked[runner]
+    project = baked[variant]
     uv = shutil.which("uv", path=f"{TOOLS_DIR}{os.pathsep}{os.environ.get('PATH', '')}")
     if uv is None:
         pytest.skip("uv is not installed: it writes the lock file pip-audit reads")
@@ -184,10 +189,10 @@ def test_pip_audit_reports_on_locked_dependencies(baked: dict[str, Path], tmp_pa
         pytest.skip(f"pip-audit audited none of {len(dependencies)} packages: {dependencies[0]['skip_reason']}")
     vulnerable = {f"{d['name']}=={d['version']}": [v["id"] for v in d["vulns"]] for d in audited if d["vulns"]}
     print(
-        f"pip-audit ({runner}): {len(audited)} of {len(dependencies)} locked packages audited"
+        f"pip-audit ({variant}): {len(audited)} of {len(dependencies)} locked packages audited"
         f" ({len(dependencies) - len(audited)} not found in the advisory source), vulnerable: {vulnerable or 'none'}"
     )
     if vulnerable:
-        warnings.warn(f"pip-audit ({runner}): known vulnerabilities in {vulnerable}", stacklevel=1)
+        warnings.warn(f"pip-audit ({variant}): known vulnerabilities in {vulnerable}", stacklevel=1)
 
     assert all(isinstance(d["vulns"], list) for d in audited)

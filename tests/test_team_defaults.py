@@ -18,7 +18,8 @@ TEAM_DEFAULTS = {
     "author_name": "Platform Team",
     "author_email": "platform@example.com",
     "python_version": HOST_PYTHON,
-    "runner": "docker",
+    "server": "gunicorn",
+    "packaging": "docker",
     "kubernetes": "yes",
     "cruft_check": "yes",
 }
@@ -62,7 +63,10 @@ def test_default_context_answers_the_questions(team_bake: tuple[Path, Path], nam
 
 
 def test_default_context_choices_shape_the_project(team_bake: tuple[Path, Path]) -> None:
-    assert (team_bake[1] / "deploy/kubernetes/base/deployment.yaml").is_file()
+    project = team_bake[1]
+    files = ["deploy/kubernetes/base/deployment.yaml", "Dockerfile", "src/my_fastapi_service/serving/gunicorn_conf.py"]
+
+    assert [name for name in files if not (project / name).is_file()] == []
 
 
 def test_replay_bakes_the_same_answers_again(team_bake: tuple[Path, Path], tmp_path: Path) -> None:

@@ -3,7 +3,7 @@
 Dependabot updates each ecosystem weekly, grouped, after a cooldown; every workflow pins its actions
 by commit (version in a comment), gives each job only the permissions it needs and keeps no
 credentials after checkout; check-jsonschema and `zizmor --offline` accept all of it (marker scan).
-The docker runner's release workflow stops at its first step on a tag other than v<version>, and
+The docker packaging's release workflow stops at its first step on a tag other than v<version>, and
 pushes the image that `make image` builds and the Kubernetes overlay deploys.
 """
 
@@ -16,30 +16,39 @@ import shutil
 import subprocess
 import sys
 import time
+import tomllib
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from packaging.requirements import Requirement
 
-from tests.conftest import HOST_PYTHON, TEMPLATE_DIR, bake_project, project_env, run, tool
+from tests.conftest import COMBINATIONS, HOST_PYTHON, SERVERS, TEMPLATE_DIR, bake_project, project_env, run, tool
 
 TOOLS_DIR = Path(sys.executable).parent
 
-# Every runner, and the docker runner with Kubernetes manifests; cruft_check adds a CI job.
+# Every server x packaging, and the docker packaging with Kubernetes manifests; cruft_check adds a CI job.
 VARIANTS = {
-    "uvicorn": {"runner": "uvicorn"},
-    "gunicorn": {"runner": "gunicorn", "cruft_check": "yes"},
-    "docker": {"runner": "docker"},
-    "docker-kubernetes": {"runner": "docker", "kubernetes": "yes", "cruft_check": "yes"},
+    **{
+        f"{server}-{packaging}": {"server": server, "packaging": packaging, "cruft_check": ("no", "yes")[number % 2]}
+        for number, (server, packaging) in enumerate(COMBINATIONS)
+    },
+    f"{SERVERS[-1]}-docker-kubernetes": {
+        "server": SERVERS[-1],
+        "packaging": "docker",
+        "kubernetes": "yes",
+        "cruft_check": "yes",
+    },
 }
-DOCKER_VARIANTS = ["docker", "docker-kubernetes"]
+DOCKER_VARIANTS = [name for name, answers in VARIANTS.items() if answers["packaging"] == "docker"]
+KUBERNETES_VARIANTS = [name for name, answers in VARIANTS.items() if answers.get("kubernetes") == "yes"]
 ECOSYSTEMS = {
-    "uvicorn": {"pip", "github-actions", "pre-commit"},
-    "gunicorn": {"pip", "github-actions", "pre-commit"},
+    "host": {"pip", "github-actions", "pre-commit"},
     "docker": {"uv", "github-actions", "pre-commit", "docker"},
-    "docker-kubernetes": {"uv", "github-actions", "pre-commit", "docker"},
 }
+# The servers' distributions: each release gets its own pull request (and CI run).
+SERVER_DISTRIBUTIONS = {"uvicorn", "gunicorn", "uvicorn-worker"}
 # What each job may do: read the code; the release job also pushes the image.
 READ_ONLY = {"contents": "read"}
 RELEASE_PERMISSIONS = {"contents": "read", "packages": "write"}
@@ -137,7 +146,7 @@ def overlay_image(project: Path) -> str:
 def test_dependabot_updates_each_ecosystem(baked: dict[str, Path], variant: str) -> None:
     updates = load(baked[variant] / ".github" / "dependabot.yml")["updates"]
 
-    assert {update["package-ecosystem"] for update in updates} == ECOSYSTEMS[variant]
+    assert {update["package-ecosystem"] for update in updates} == ECOSYSTEMS[VARIANTS[variant]["packaging"]]
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
@@ -159,8 +168,8 @@ def test_dependabot_groups_minor_and_patch_updates(baked: dict[str, Path], varia
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
-def test_servers_pinned_to_a_minor_series_update_alone(baked: dict[str, Path], variant: str) -> None:
-    """serving/ uses their internals: each new series is its own pull request, with its own CI run."""
+def test_servers_update_alone(baked: dict[str, Path], variant: str) -> None:
+    """A server release is its own pull request, whose CI runs the tests on it."""
     (python,) = [
         update
         for update in load(baked[variant] / ".github" / "dependabot.yml")["updates"]
@@ -168,6 +177,24 @@ def test_servers_pinned_to_a_minor_series_update_alone(baked: dict[str, Path], v
     ]
 
     assert python["groups"]["python"]["exclude-patterns"] == ["uvicorn*", "gunicorn"]
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_server_pins_admit_their_whole_major_series(baked: dict[str, Path], variant: str) -> None:
+    """Public APIs only: a new minor release of a server installs without a template change
+    (`uvicorn>=0.55,<1`, `gunicorn>=27.0.1,<28`)."""
+    pyproject = tomllib.loads((baked[variant] / "pyproject.toml").read_text(encoding="utf-8"))
+    requirements = [Requirement(text) for text in pyproject["project"]["dependencies"]]
+    ceilings = {
+        requirement.name: [spec.version for spec in requirement.specifier if spec.operator == "<"]
+        for requirement in requirements
+        if requirement.name in SERVER_DISTRIBUTIONS
+    }
+
+    assert "uvicorn" in ceilings
+    assert {name: [len(v.split(".")) for v in versions] for name, versions in ceilings.items()} == {
+        name: [1] for name in ceilings
+    }
 
 
 # --- every workflow ----------------------------------------------------------------------------------
@@ -228,7 +255,7 @@ def test_generated_workflows_pin_the_template_s_own_versions(baked: dict[str, Pa
     assert set(generated) - set(own) == ONLY_IN_GENERATED
 
 
-# --- the release (docker runner) ----------------------------------------------------------------------
+# --- the release (docker packaging) ----------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("variant", DOCKER_VARIANTS)
@@ -259,7 +286,7 @@ def test_release_checks_the_tag_before_anything_else(baked: dict[str, Path], var
 def test_release_build(baked: dict[str, Path], setting: str, expected: object) -> None:
     (build,) = [
         step
-        for step in load(baked["docker"] / RELEASE)["jobs"]["image"]["steps"]
+        for step in load(baked[DOCKER_VARIANTS[0]] / RELEASE)["jobs"]["image"]["steps"]
         if step.get("uses", "").startswith("docker/build-push-action@")
     ]
 
@@ -285,12 +312,12 @@ def test_the_version_tag_passes_the_check(baked: dict[str, Path], variant: str) 
 def test_a_tag_cannot_inject_commands(baked: dict[str, Path], tmp_path: Path) -> None:
     marker = tmp_path / "ran"
     tag = f"v0.1.0\"';touch {marker};'\"$(touch {marker})`touch {marker}`"
-    result = run_step(baked["docker"], "The tag is the project's version", TAG=tag)
+    result = run_step(baked[DOCKER_VARIANTS[0]], "The tag is the project's version", TAG=tag)
 
     assert (result.returncode != 0, marker.exists()) == (True, False)
 
 
-@pytest.mark.parametrize("variant", ["docker-kubernetes"])
+@pytest.mark.parametrize("variant", KUBERNETES_VARIANTS)
 def test_the_release_stops_while_the_overlay_deploys_another_tag(project_copy: Path, variant: str) -> None:
     overlay = project_copy / OVERLAY
     overlay.write_text(overlay.read_text().replace('newTag: "0.1.0"', 'newTag: "0.0.9"'))
@@ -312,7 +339,7 @@ def test_the_release_pushes_the_image_make_image_builds(project_copy: Path, tmp_
     assert pushed == {"version": built, "commit": f"{built.rsplit(':', 1)[0]}:sha-{sha}"}
 
 
-@pytest.mark.parametrize("variant", ["docker-kubernetes"])
+@pytest.mark.parametrize("variant", KUBERNETES_VARIANTS)
 def test_the_overlay_deploys_the_image_make_image_builds(project_copy: Path, variant: str) -> None:
     assert overlay_image(project_copy) == make_image_tag(project_copy)
 
@@ -320,7 +347,7 @@ def test_the_overlay_deploys_the_image_make_image_builds(project_copy: Path, var
 def test_a_local_version_tags_the_image_with_a_dash(tmp_path: Path) -> None:
     """Docker tags have no "+": the Makefile and the overlay both write it as "-"."""
     project = bake_project(
-        tmp_path, python_version=HOST_PYTHON, runner="docker", kubernetes="yes", version="1.0.0rc1+local.7"
+        tmp_path, python_version=HOST_PYTHON, packaging="docker", kubernetes="yes", version="1.0.0rc1+local.7"
     )
     built = make_image_tag(project)
     check = run_step(project, "The tag is the project's version", TAG="v1.0.0rc1+local.7")
@@ -384,7 +411,7 @@ def test_zizmor_finds_an_unpinned_action(baked: dict[str, Path], tmp_path: Path)
     """The scan has teeth: the same workflow with one action by tag is reported."""
     folder = tmp_path / ".github" / "workflows"
     folder.mkdir(parents=True)
-    ci = (baked["uvicorn"] / ".github" / "workflows" / "ci.yml").read_text()
+    ci = (baked[next(iter(VARIANTS))] / ".github" / "workflows" / "ci.yml").read_text()
     (folder / "ci.yml").write_text(re.sub(r"actions/setup-python@\S+ # (v[\d.]+)", r"actions/setup-python@\1", ci))
 
     assert [finding.split(":")[0] for finding in zizmor_findings(tmp_path)] == ["unpinned-uses"]

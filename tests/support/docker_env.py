@@ -4,7 +4,13 @@ Registries are unreachable here, so the images the generated Dockerfile starts
 from are built locally under the names it expects:
 
 * ``python:3.X-slim`` from a ``debootstrap``-ed Debian whose python3 is 3.X;
-* ``ghcr.io/astral-sh/uv:V`` ``FROM scratch`` holding the binaries of the uv V wheel.
+* ``ghcr.io/astral-sh/uv:V`` ``FROM scratch`` holding the binaries of the uv V wheel;
+* ``nginx:TAG`` (the edge in front of compose's app) from a ``debootstrap``-ed Debian with Debian's
+  nginx-light, laid out like the official image: ``nginx.conf`` includes ``conf.d/*.conf``, a
+  ``conf.d/default.conf`` that a site mounted in its place replaces, logs to stdout/stderr, user
+  ``nginx``, ``CMD nginx -g 'daemon off;'`` and ``STOPSIGNAL SIGQUIT``. Its nginx is Debian's
+  (NGINX_SUITE's version), not the tag's: what the tests prove is the site and the compose wiring, and
+  the site uses only directives both have.
 
 Builds go through Debian's docker client with BuildKit (``RUN --mount`` needs it).
 Standard library only; pytest-xdist workers may call in concurrently, so engine
@@ -12,7 +18,7 @@ start and every seeding step run under an ``fcntl.flock`` in the cache dir.
 
 Warm up (CI, or by hand):
 
-    python -m tests.support.docker_env [PYTHON_TAG [UV_VERSION]]
+    python -m tests.support.docker_env [PYTHON_TAG [UV_VERSION [NGINX_TAG]]]
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ import sys
 import tempfile
 import time
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 # Debian's client has the buildx/BuildKit path; /usr/local/bin/docker is newer but
@@ -52,6 +58,56 @@ PYTHON_IMAGE_CHANGES = (
     f"ENV PIP_CERT={HOST_CA_BUNDLE}",
     'CMD ["python3"]',  # same default command as the official image
 )
+
+# The Debian release the nginx image is bootstrapped from, and what goes in it.
+NGINX_SUITE = "trixie"
+NGINX_PACKAGES = ("nginx-light",)
+NGINX_UID = 101  # the official image's nginx user and group
+# The official image's layout, written here in its own words: the main file includes every
+# conf.d/*.conf in the http block, with a default.conf that answers on port 80.
+NGINX_CONF = """\
+user nginx;
+worker_processes auto;
+error_log /var/log/nginx/error.log notice;
+pid /run/nginx.pid;
+
+events {
+    worker_connections 1024;
+}
+
+http {
+    include /etc/nginx/mime.types;
+    default_type application/octet-stream;
+    log_format main '$remote_addr - $remote_user [$time_local] "$request" '
+                    '$status $body_bytes_sent "$http_referer" '
+                    '"$http_user_agent" "$http_x_forwarded_for"';
+    access_log /var/log/nginx/access.log main;
+    sendfile on;
+    keepalive_timeout 65;
+    include /etc/nginx/conf.d/*.conf;
+}
+"""
+NGINX_DEFAULT_SITE = """\
+server {
+    listen 80;
+    server_name localhost;
+    location / {
+        root /usr/share/nginx/html;
+        index index.html;
+    }
+}
+"""
+# `docker import` takes no STOPSIGNAL: the root filesystem is imported under NGINX_ROOTFS_IMAGE, and
+# the image is built FROM it with this Dockerfile.
+NGINX_ROOTFS_IMAGE = f"fastapi-deploy-template/nginx-rootfs:{NGINX_SUITE}"
+NGINX_DOCKERFILE = f"""\
+FROM {NGINX_ROOTFS_IMAGE}
+ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+EXPOSE 80
+# nginx's graceful shutdown (finish the requests in flight), as the official image asks for.
+STOPSIGNAL SIGQUIT
+CMD ["nginx", "-g", "daemon off;"]
+"""
 
 log = logging.getLogger(__name__)
 
@@ -243,34 +299,26 @@ def _customise_root(root: Path) -> None:
             leftover.unlink()
 
 
-def _bootstrap_rootfs(suite: str, minor: str, tarball: Path) -> None:
+def _bootstrap_rootfs(suite: str, packages: tuple[str, ...], tarball: Path, finish: Callable[[Path], None]) -> None:
+    """debootstrap `suite` (minbase plus `packages`), `finish(root)`, then tar it as `tarball`."""
     if shutil.which("debootstrap") is None:
         raise RuntimeError("no debootstrap on PATH (apt-get install debootstrap)")
     if os.geteuid() != 0:
         raise RuntimeError("not root: cannot run debootstrap")
-    root = cache_dir() / f"{suite}-root.tmp"
+    root = tarball.with_suffix(".tmp")
     _unmount_below(root)
     shutil.rmtree(root, ignore_errors=True)  # leftover of an interrupted run
     mirror = _debian_mirror()
     try:
-        with _timed(f"debootstrap {suite} from {mirror}"):
+        with _timed(f"debootstrap {suite} ({', '.join(packages)}) from {mirror}"):
             _checked(
                 f"debootstrap {suite} into {root}",
-                [
-                    "debootstrap",
-                    "--variant=minbase",
-                    "--include=python3,python3-venv,ca-certificates",
-                    suite,
-                    str(root),
-                    mirror,
-                ],
+                ["debootstrap", "--variant=minbase", f"--include={','.join(packages)}", suite, str(root), mirror],
                 timeout=1800,
             )
     finally:
         _unmount_below(root)
-    if not (root / f"usr/bin/python{minor}").exists():
-        raise RuntimeError(f"Debian {suite} did not install python{minor} (see {root})")
-    _customise_root(root)
+    finish(root)
     partial = tarball.with_suffix(".partial")
     with _timed(f"cache root filesystem as {tarball}"):
         _checked(
@@ -280,6 +328,18 @@ def _bootstrap_rootfs(suite: str, minor: str, tarball: Path) -> None:
         )
         partial.replace(tarball)  # atomic: a half-written tarball is never used
     shutil.rmtree(root)
+
+
+def _import_image(tag: str, tarball: Path, changes: tuple[str, ...]) -> None:
+    options = [arg for change in changes for arg in ("-c", change)]
+    with _timed(f"docker import {tag}"), open(tarball, "rb") as stream:
+        _checked(
+            f"docker import {tag}",
+            [DOCKER, "import", *options, "-", tag],
+            timeout=600,
+            stdin=stream,
+            env=docker_env(),
+        )
 
 
 def seed_python_image(tag: str) -> None:
@@ -298,16 +358,72 @@ def seed_python_image(tag: str) -> None:
         if _image_present(tag):
             return
         tarball = cache_dir() / f"{suite}-python{minor}-rootfs.tar"
+
+        def finish(root: Path) -> None:
+            if not (root / f"usr/bin/python{minor}").exists():
+                raise RuntimeError(f"Debian {suite} did not install python{minor} (see {root})")
+            _customise_root(root)
+
         with _locked(f"rootfs-{suite}"):  # shared by every tag of this Python version
             if not tarball.exists():
-                _bootstrap_rootfs(suite, minor, tarball)
-        changes = [arg for change in PYTHON_IMAGE_CHANGES for arg in ("-c", change)]
-        with _timed(f"docker import {tag}"), open(tarball, "rb") as stream:
+                _bootstrap_rootfs(suite, ("python3", "python3-venv", "ca-certificates"), tarball, finish)
+        _import_image(tag, tarball, PYTHON_IMAGE_CHANGES)
+
+
+# --- nginx:TAG ------------------------------------------------------------------
+
+
+def _nginx_root(root: Path) -> None:
+    """Lay Debian's nginx out as the official image has it (see the module's docstring)."""
+    if not (root / "usr/sbin/nginx").exists():
+        raise RuntimeError(f"Debian {NGINX_SUITE} did not install nginx (see {root})")
+    etc = root / "etc/nginx"
+    (etc / "nginx.conf").write_text(NGINX_CONF)
+    (etc / "conf.d").mkdir(exist_ok=True)
+    (etc / "conf.d/default.conf").write_text(NGINX_DEFAULT_SITE)
+    for debian_only in ("sites-enabled", "sites-available"):
+        shutil.rmtree(etc / debian_only, ignore_errors=True)
+    html = root / "usr/share/nginx/html"
+    html.mkdir(parents=True, exist_ok=True)
+    (html / "index.html").write_text("<!DOCTYPE html><title>Welcome to nginx!</title><h1>Welcome to nginx!</h1>\n")
+    logs = root / "var/log/nginx"
+    logs.mkdir(parents=True, exist_ok=True)
+    for name, target in (("access.log", "/dev/stdout"), ("error.log", "/dev/stderr")):
+        (logs / name).unlink(missing_ok=True)
+        (logs / name).symlink_to(target)
+    with open(root / "etc/passwd", "a") as passwd:
+        passwd.write(f"nginx:x:{NGINX_UID}:{NGINX_UID}:nginx user:/nonexistent:/usr/sbin/nologin\n")
+    with open(root / "etc/group", "a") as group:
+        group.write(f"nginx:x:{NGINX_UID}:\n")
+    for pattern in ("var/lib/apt/lists/*_*", "var/cache/apt/archives/*.deb", "var/cache/apt/*.bin"):
+        for leftover in root.glob(pattern):
+            leftover.unlink()
+
+
+def seed_nginx_image(tag: str) -> None:
+    """Create ``tag`` (e.g. nginx:1.30, the name compose.yaml gives the edge) offline unless present.
+
+    Raises RuntimeError saying why when that is impossible or fails.
+    """
+    if not re.fullmatch(r"nginx:[\w.-]+", tag):
+        raise RuntimeError(f"{tag!r} is not an nginx:TAG image name")
+    if _image_present(tag):
+        return
+    with _locked(_lock_name(tag)):
+        if _image_present(tag):
+            return
+        tarball = cache_dir() / f"{NGINX_SUITE}-nginx-rootfs.tar"
+        with _locked(f"rootfs-{NGINX_SUITE}-nginx"):  # shared by every nginx tag
+            if not tarball.exists():
+                _bootstrap_rootfs(NGINX_SUITE, NGINX_PACKAGES, tarball, _nginx_root)
+        if not _image_present(NGINX_ROOTFS_IMAGE):
+            _import_image(NGINX_ROOTFS_IMAGE, tarball, ())
+        with _timed(f"docker build {tag}"):
             _checked(
-                f"docker import {tag}",
-                [DOCKER, "import", *changes, "-", tag],
+                f"docker build {tag}",
+                [DOCKER, "build", "--tag", tag, "-"],
                 timeout=600,
-                stdin=stream,
+                input=NGINX_DOCKERFILE,
                 env=docker_env(),
             )
 
@@ -420,6 +536,7 @@ def _main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("python_tag", nargs="?", default="python:3.13-slim")
     parser.add_argument("uv_version", nargs="?", default="0.13.9")
+    parser.add_argument("nginx_tag", nargs="?", default="nginx:1.30")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     with _timed("engine ready"):
@@ -432,6 +549,8 @@ def _main() -> int:
             seed_python_image(args.python_tag)
         with _timed(f"ghcr.io/astral-sh/uv:{args.uv_version} ready"):
             seed_uv_image(args.uv_version)
+        with _timed(f"{args.nginx_tag} ready"):
+            seed_nginx_image(args.nginx_tag)
     except RuntimeError as exc:
         log.error("%s", exc)
         return 1

@@ -6,8 +6,9 @@ child is the server; the server's children that announced "Started server proces
 are its workers (which leaves out helpers such as multiprocessing's resource tracker).
 
 `RequestStream` sends a steady, bounded stream of requests to 127.0.0.1 and counts what came back;
-`wrk_command`/`WrkResult` run wrk and read its report. The template's benchmark (bench/) uses the
-same helpers. Standard library only.
+`wrk_command`/`WrkResult` run wrk and read its report; `wrk_under_fault` skips the calling test
+with one line (`WRK_MISSING`) where wrk is not installed. The template's benchmark uses the same
+helpers. Standard library and pytest only.
 """
 
 from __future__ import annotations
@@ -141,19 +142,6 @@ def connections_held(pid: int, inodes: set[str]) -> int:
             target = os.readlink(descriptor)
             held += target.startswith("socket:[") and target[len("socket:[") : -1] in inodes
     return held
-
-
-def connections_per_worker(server: LiveServer, count: int) -> list[int]:
-    """Open `count` keep-alive connections, each answered once (so accepted by some worker), and
-    count how many each worker holds; fewest first."""
-    request = f"GET /livez HTTP/1.1\r\nHost: {LOOPBACK}\r\n\r\n".encode()
-    with contextlib.ExitStack() as stack:
-        for _ in range(count):
-            connection = stack.enter_context(socket.create_connection((LOOPBACK, server.port), timeout=5))
-            connection.sendall(request)
-            assert connection.recv(65536).startswith(b"HTTP/1.1 200"), "no answer on a new connection"
-        inodes = established_socket_inodes(server.port)
-        return sorted(connections_held(pid, inodes) for pid in server.worker_pids())
 
 
 def is_running(pid: int) -> bool:
@@ -334,11 +322,17 @@ class RequestStream:
         with self._lock:
             return sum(1 for began in self.failure_starts if began < moment)
 
+    interval: float = 0.0  # seconds each client waits between its requests
+
+    def request(self) -> int:
+        """One request of the stream: its status (a subclass may send it another way)."""
+        return get(self.port, self.path, timeout=self.timeout)[0]
+
     def _run(self, deadline: float) -> None:
         while not self._stop.is_set() and time.monotonic() < deadline:
             began = time.monotonic()
             try:
-                status, _ = get(self.port, self.path, timeout=self.timeout)
+                status = self.request()
                 problem = None if status == self.expect else f"status {status}"
             except (OSError, http.client.HTTPException) as error:
                 problem = f"{type(error).__name__}: {error}"
@@ -350,6 +344,8 @@ class RequestStream:
                     self.failure_starts.append(began)
                     if len(self.failures) < 20:
                         self.failures.append(problem)
+            if self.interval:
+                self._stop.wait(self.interval)
 
     def start(self) -> RequestStream:
         deadline = time.monotonic() + self.max_seconds
@@ -426,13 +422,16 @@ def start_slow_request(
 
 # What a new client may meet while a server drains, none of which is being served.
 TURNED_AWAY = frozenset({"refused", "closed without answer", "readyz 503"})
+# A supervisor that keeps its listening socket open while its workers drain and no longer accept
+# (Uvicorn with workers) leaves a new connection queued, unanswered, until it exits.
+UNANSWERED = "unanswered"
 
 
 def answer_while_draining(get: Callable[..., tuple[int, bytes]], in_flight: threading.Thread) -> str:
     """What a new client meets while the in-flight request runs: "refused"; "closed without answer"
     (a connection still in the backlog of the listener being closed, or Docker's userland proxy in
-    front of a closed listener); "readyz 503"; another error; or "served" when /readyz kept answering
-    200 until that request ended."""
+    front of a closed listener); "readyz 503"; "unanswered" (no answer within a second); another
+    error; or "served" when /readyz kept answering 200 until that request ended."""
     while in_flight.is_alive():
         try:
             status, _ = get("/readyz", timeout=1.0)
@@ -440,6 +439,8 @@ def answer_while_draining(get: Callable[..., tuple[int, bytes]], in_flight: thre
             return "refused"
         except (ConnectionResetError, http.client.RemoteDisconnected):
             return "closed without answer"
+        except TimeoutError:
+            return UNANSWERED
         except (OSError, http.client.HTTPException) as error:
             return f"{type(error).__name__}: {error}"
         if status == 503:
@@ -480,6 +481,12 @@ WRK_MISSING = "wrk is not installed: sudo apt-get install wrk (Debian, Ubuntu) o
 
 def wrk_installed() -> bool:
     return shutil.which("wrk") is not None
+
+
+def require_wrk() -> None:
+    """Skip the calling test (or fixture) with one line where wrk is not installed."""
+    if not wrk_installed():
+        pytest.skip(WRK_MISSING)
 
 
 WRK_SOCKET_ERRORS = re.compile(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)")
@@ -562,7 +569,9 @@ def wrk_under_fault(
     connections: int = 8,
     threads: int = 2,
 ) -> WrkResult:
-    """Load `url` (loopback only) with wrk for `seconds`, calling `fault()` `fault_after` seconds in."""
+    """Load `url` (loopback only) with wrk for `seconds`, calling `fault()` `fault_after` seconds in.
+    Skips the calling test where wrk is not installed."""
+    require_wrk()
     wrk = subprocess.Popen(
         wrk_command(url, seconds=seconds, connections=connections, threads=threads),
         stdout=subprocess.PIPE,
@@ -580,13 +589,3 @@ def wrk_under_fault(
             wrk.wait()
     assert wrk.returncode == 0, f"wrk failed ({wrk.returncode}):\n{output}"
     return WrkResult.parse(output)
-
-
-MIGRATE_REQ = Path("/proc/sys/net/ipv4/tcp_migrate_req")
-
-
-def needs_migrated_requests(runner: str) -> None:
-    """Gunicorn's workers each listen on their own socket (reuse_port): a handshake still in progress
-    when a retiring worker closes its socket is reset unless Linux moves it to another (.ci/run sets it)."""
-    if runner == "gunicorn" and MIGRATE_REQ.is_file() and MIGRATE_REQ.read_text().strip() != "1":
-        pytest.skip("net.ipv4.tcp_migrate_req=0: a retiring Gunicorn worker resets handshakes in progress")

@@ -1,8 +1,12 @@
 """The README's Quickstart on a fresh Debian 13 box, as a non-root user: both commands, as written.
 
-Heavy (it runs the whole suite): by hand, never from the test suite.
+Heavy (it runs `make test`, the contributor's tier of the suite): by hand, never from the test suite.
+Needs root and a Docker engine (tests/support/docker_env.py starts dockerd and seeds the image).
 
-    python -m tests.support.quickstart_debian13 [--log PATH]
+    python -m tests.support.quickstart_debian13 [--log PATH] [--pytest-addopts ARGS]
+
+`--pytest-addopts` narrows what `make test` runs (the box gets it as PYTEST_ADDOPTS; the commands stay
+as the README writes them), e.g. `--pytest-addopts "tests/test_live.py"` to check the box itself.
 
 The box: the suite's offline python:3.13-slim (tests/support/docker_env.py: debootstrap trixie,
 minbase, with python3 and python3-venv) plus git and make from Debian, without the image's
@@ -91,6 +95,7 @@ def bare_template(scratch: Path) -> Path:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--log", type=Path, default=Path("debian13-quickstart.log"), help="where the output goes")
+    parser.add_argument("--pytest-addopts", default="", help="PYTEST_ADDOPTS in the box (narrows `make test`)")
     args = parser.parse_args()
     commands = quickstart_commands((CHECKOUT / "README.md").read_text())
     build_box()
@@ -101,6 +106,7 @@ def main() -> int:
         with open(args.log, "w") as log:
             result = subprocess.run(
                 [docker_env.DOCKER, "run", "--rm", "--init", "--interactive",
+                 "--env", f"PYTEST_ADDOPTS={args.pytest_addopts}",
                  "--volume", f"{bare}:{TEMPLATE_REPO}:ro", IMAGE, "bash", "-c", script],
                 input="\n" * 200,  # Enter for every question
                 stdout=log,

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import sys
@@ -10,14 +9,13 @@ import pytest
 from fastapi.testclient import TestClient
 from opentelemetry import trace
 
+from {{ cookiecutter.package_name }}.context import request_id_var
 from {{ cookiecutter.package_name }}.main import create_app
-from {{ cookiecutter.package_name }}.middleware import request_id_var
 from {{ cookiecutter.package_name }}.serving.logging_config import (
     TEXT_FORMAT,
     JsonFormatter,
     RequestIdFilter,
     TextFormatter,
-    TurnBufferedHandler,
     logging_config,
 )
 from {{ cookiecutter.package_name }}.settings import Settings
@@ -64,9 +62,9 @@ def test_json_access_lines_carry_their_fields_separately(client: TestClient, cap
         client.get("/")
     line = json_line(caplog.records[-1])
 
-    assert {name: line[name] for name in ("method", "path", "status", "client")} == {
+    assert {name: line[name] for name in ("method", "target", "status", "client")} == {
         "method": "GET",
-        "path": "/",
+        "target": "/",
         "status": 200,
         "client": "testclient",
     }
@@ -76,7 +74,23 @@ def test_json_access_lines_carry_their_fields_separately(client: TestClient, cap
 def test_text_lines_escape_control_characters() -> None:
     line = TextFormatter(TEXT_FORMAT).format(with_request_id(make_record("GET /a\nFAKE \x1b[31m"), "-"))
 
-    assert line.endswith("GET /a\\x0aFAKE \\x1b[31m")
+    assert line.endswith("GET /a\\nFAKE \\x1b[31m")
+
+
+@pytest.mark.parametrize("control", ["\x85", "\x9b", "\u2028", "\u202e", "\x00", "\x7f"])
+def test_unicode_line_and_format_controls_are_escaped_in_text_and_json(control: str) -> None:
+    record = with_request_id(make_record(f"GET /a{control}b"), "-")
+
+    assert control not in TextFormatter(TEXT_FORMAT).format(record)
+    assert control not in JsonFormatter().format(record)
+    assert json_line(record)["message"] == f"GET /a{control}b"  # escaped, not lost
+
+
+def test_the_access_line_logs_the_target_as_sent(client: TestClient, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level("INFO", logger="{{ cookiecutter.package_name }}.access"):
+        client.get("/a%22b%20c?q=%0a")
+
+    assert caplog.records[-1].getMessage().split('"')[1] == "GET /a%22b%20c?q=%0a HTTP/1.1"
 
 
 def text_traceback(error: Exception) -> str:
@@ -109,12 +123,6 @@ def test_log_format_setting_picks_the_formatter() -> None:
     config = logging_config(Settings(_env_file=None, log_format="json"))
 
     assert config["formatters"]["default"]["()"] is JsonFormatter
-
-
-def test_server_access_loggers_are_silenced() -> None:
-    loggers = logging_config(Settings(_env_file=None))["loggers"]
-
-    assert loggers["uvicorn.access"]["handlers"] == []
 
 
 def test_access_log_is_off_by_setting(caplog: pytest.LogCaptureFixture) -> None:
@@ -159,45 +167,3 @@ def test_with_tracing_off_no_line_looks_for_a_span() -> None:
         RequestIdFilter().filter(record)
 
     assert "trace_id" not in json_line(record)
-
-
-def log_three_lines_in_one_loop_turn(capfd: pytest.CaptureFixture[str]) -> tuple[str, str]:
-    """What stderr shows during the turn, and after the loop has run on."""
-    handler = TurnBufferedHandler()
-
-    async def log_three() -> str:
-        for number in range(3):
-            handler.handle(make_record(f"line {number}"))
-        return capfd.readouterr().err
-
-    during = asyncio.run(log_three())
-    return during, capfd.readouterr().err
-
-
-def test_a_loop_turns_lines_wait_for_its_end(capfd: pytest.CaptureFixture[str]) -> None:
-    during, _ = log_three_lines_in_one_loop_turn(capfd)
-
-    assert during == ""
-
-
-def test_a_loop_turns_lines_are_all_written_after_it(capfd: pytest.CaptureFixture[str]) -> None:
-    _, after = log_three_lines_in_one_loop_turn(capfd)
-
-    assert after == "line 0\nline 1\nline 2\n"
-
-
-def test_outside_a_loop_each_line_is_written_at_once(capfd: pytest.CaptureFixture[str]) -> None:
-    TurnBufferedHandler().handle(make_record("line"))
-
-    assert capfd.readouterr().err == "line\n"
-
-
-def test_closing_writes_a_turns_lines_at_once(capfd: pytest.CaptureFixture[str]) -> None:
-    handler = TurnBufferedHandler()
-
-    async def log_and_close() -> str:  # as logging.shutdown() before os._exit() in a worker's loop
-        handler.handle(make_record("last words"))
-        handler.close()
-        return capfd.readouterr().err
-
-    assert asyncio.run(log_and_close()) == "last words\n"

@@ -16,6 +16,7 @@ from starlette.types import Message, Receive, Scope, Send
 from {{ cookiecutter.package_name }}.main import create_app
 from {{ cookiecutter.package_name }}.middleware import (
     SECURITY_HEADERS,
+    InFlightLimitMiddleware,
     RequestContextMiddleware,
 )
 from {{ cookiecutter.package_name }}.serving.logging_config import RequestIdFilter
@@ -147,28 +148,34 @@ def test_probes_answer_any_host() -> None:
 # --- requests in flight ------------------------------------------------------------------------------
 
 
-async def statuses_while_held(paths: list[str], *, held: int, limit: int) -> list[int]:
+async def statuses_while_held(paths: list[str], *, held: int, limit: int, uploads: int = 0) -> list[int]:
     """The statuses of requests for `paths`, one after the other, while `held` requests are in flight."""
-    return [int(start["status"]) for start in await starts_while_held(paths, held=held, limit=limit)]
+    starts = await starts_while_held(paths, held=held, limit=limit, uploads=uploads)
+    return [int(start["status"]) for start in starts]
 
 
-async def starts_while_held(paths: list[str], *, held: int, limit: int) -> list[Message]:
-    """The response starts (status, headers) of requests for `paths`, while `held` are in flight."""
+async def starts_while_held(paths: list[str], *, held: int, limit: int, uploads: int = 0) -> list[Message]:
+    """The response starts (status, headers) of requests for `paths`, while `held` requests are in flight
+    and `uploads` requests are still sending their body."""
     release = asyncio.Event()
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["path"] == "/held":
+        if scope["path"] in {"/held", "/upload"}:
+            await receive()
             await release.wait()
         await PlainTextResponse("ok")(scope, receive, send)
 
-    middleware = RequestContextMiddleware(app, Settings(_env_file=None, access_log=False, limit_concurrency=limit))
+    limited = InFlightLimitMiddleware(app, limit=limit) if limit else app
+    middleware = RequestContextMiddleware(limited, access_log=False, tracing=False, debug=False)
 
     async def start_of(path: str) -> Message:
-        scope: dict[str, Any] = {"type": "http", "method": "GET", "path": path, "headers": [], "http_version": "1.1"}
+        upload = path == "/upload"  # an upload's body never ends
+        headers = [(b"content-length", b"100")] if upload else []
+        scope: dict[str, Any] = {"type": "http", "method": "GET", "path": path, "headers": headers}
         sent: list[Message] = []
 
         async def receive() -> Message:
-            return {"type": "http.request", "body": b"", "more_body": False}
+            return {"type": "http.request", "body": b"x", "more_body": upload}
 
         async def send(message: Message) -> None:
             sent.append(message)
@@ -177,6 +184,7 @@ async def starts_while_held(paths: list[str], *, held: int, limit: int) -> list[
         return sent[0]
 
     in_flight = [asyncio.create_task(start_of("/held")) for _ in range(held)]
+    in_flight += [asyncio.create_task(start_of("/upload")) for _ in range(uploads)]
     await asyncio.sleep(0)  # they start, and wait
     starts = [await start_of(path) for path in paths]
     release.set()
@@ -204,6 +212,10 @@ def test_request_within_the_in_flight_limit_is_served() -> None:
     assert asyncio.run(statuses_while_held(["/"], held=1, limit=2)) == [200]
 
 
+def test_uploads_still_sending_their_body_do_not_count() -> None:
+    assert asyncio.run(statuses_while_held(["/"], held=1, limit=2, uploads=50)) == [200]
+
+
 def test_probes_are_answered_past_the_in_flight_limit() -> None:
     assert asyncio.run(statuses_while_held(["/livez", "/readyz"], held=2, limit=2)) == [200, 200]
 
@@ -223,8 +235,8 @@ def test_in_flight_limit_is_the_setting() -> None:
     client = client_for(limit_concurrency=7)
     client.get("/")  # builds the middleware stack
 
-    (context,) = [layer for layer in middleware_layers(client.app) if isinstance(layer, RequestContextMiddleware)]
-    assert context.limit == 7
+    (limit,) = [layer for layer in middleware_layers(client.app) if isinstance(layer, InFlightLimitMiddleware)]
+    assert limit.limit == 7
 
 
 def middleware_layers(app: Any) -> Iterator[Any]:
@@ -326,7 +338,7 @@ def span_attributes(tracing: bool) -> object:
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
-    middleware = RequestContextMiddleware(PlainTextResponse("ok"), Settings(_env_file=None, telemetry=tracing))
+    middleware = RequestContextMiddleware(PlainTextResponse("ok"), access_log=True, tracing=tracing, debug=False)
 
     async def traced(scope: Scope, receive: Receive, send: Send) -> None:
         with provider.get_tracer("test").start_as_current_span("request"):

@@ -1,4 +1,4 @@
-"""What `python -m {{ cookiecutter.package_name }}` runs: the production server (serving/server.py)."""
+"""`python -m {{ cookiecutter.package_name }}`: the production server (serving/server.py)."""
 
 from {{ cookiecutter.package_name }}.serving.server import main
 

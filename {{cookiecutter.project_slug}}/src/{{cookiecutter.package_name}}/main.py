@@ -9,9 +9,13 @@ from {{ cookiecutter.package_name }} import __version__
 from {{ cookiecutter.package_name }}.lifespan import lifespan
 from {{ cookiecutter.package_name }}.middleware import (
     HostCheckMiddleware,
+    InFlightLimitMiddleware,
     RequestContextMiddleware,
 )
 from {{ cookiecutter.package_name }}.routers import health, root
+{%- if cookiecutter.metrics == "yes" %}
+from {{ cookiecutter.package_name }}.serving.metrics import MetricsMiddleware
+{%- endif %}
 from {{ cookiecutter.package_name }}.settings import Settings, get_settings
 
 # FastAPI's OpenTelemetry instrumentation, off unless settings.telemetry: docs/observability.md.
@@ -36,8 +40,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(root.router)
     app.include_router(health.router)
 
-    # add_middleware wraps what is there: the last added runs first on a request.
-    # The service's body limit; a route's own `max_body_size` overrides it, larger or smaller.
+    # The last added runs first. The body limit: a route's own `max_body_size` overrides it, larger or smaller.
     app.add_middleware(RequestBodyLimitMiddleware, max_body_size=settings.max_body_bytes)
     if settings.cors_origins:
         app.add_middleware(
@@ -49,7 +52,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
     if "*" not in settings.allowed_hosts:
         app.add_middleware(HostCheckMiddleware, allowed_hosts=list(settings.allowed_hosts), www_redirect=False)
-    app.add_middleware(RequestContextMiddleware, settings=settings)
+    if settings.limit_concurrency:
+        app.add_middleware(InFlightLimitMiddleware, limit=settings.limit_concurrency)
+    app.add_middleware(
+        RequestContextMiddleware, access_log=settings.access_log, tracing=settings.telemetry, debug=settings.debug
+    )
+{%- if cookiecutter.metrics == "yes" %}
+    if settings.metrics_port:  # outermost: every answer counts, those of the middleware above included
+        app.add_middleware(MetricsMiddleware)
+{%- endif %}
     return app
 
 

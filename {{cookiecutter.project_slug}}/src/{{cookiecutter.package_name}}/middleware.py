@@ -1,23 +1,20 @@
-"""Pure ASGI middleware (Starlette's `BaseHTTPMiddleware` costs time): request context, Host check."""
+"""Pure ASGI middleware (Starlette's `BaseHTTPMiddleware` costs time), one job each: request context, in-flight cap, Host check."""
 
 import logging
 import os
 import re
 import time
 from collections.abc import Iterable
-from contextvars import ContextVar
 
 from opentelemetry import trace
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from {{ cookiecutter.package_name }}.settings import Settings
+from {{ cookiecutter.package_name }}.context import ACCESS_LOGGER, request_id_var
 
 logger = logging.getLogger("{{ cookiecutter.package_name }}")
-access_logger = logging.getLogger("{{ cookiecutter.package_name }}.access")
-
-request_id_var: ContextVar[str] = ContextVar("request_id", default="-")  # the request being served: in every log line
+access_logger = logging.getLogger(ACCESS_LOGGER)
 
 REQUEST_ID_HEADER = b"x-request-id"
 VALID_REQUEST_ID = re.compile(rb"[A-Za-z0-9._:-]{1,128}")
@@ -27,18 +24,14 @@ SECURITY_HEADERS = (  # on every response: no MIME sniffing, no framing (OWASP's
     (b"x-frame-options", b"DENY"),
     (b"content-security-policy", b"frame-ancestors 'none'"),
 )
-ACCESS_FORMAT = '%s "%s %s HTTP/%s" %d %.1fms'  # client "METHOD path HTTP/version" status duration
+ACCESS_FORMAT = '%s "%s %s HTTP/%s" %d %.1fms'  # client "METHOD target HTTP/version" status duration
 
 
 class RequestContextMiddleware:
-    """503 past LIMIT_CONCURRENCY requests in flight (0: none) but for the probes; the request id and security
-    headers on every response, an unhandled error's 500 included (FastAPI's handler is outside); the access log."""
+    """Request id and security headers on every response, an unhandled error's 500 included; the access line."""
 
-    def __init__(self, app: ASGIApp, settings: Settings) -> None:
-        self.app, self.access_log, self.tracing = app, settings.access_log, settings.telemetry
-        self.debug = settings.debug  # re-raise, so that FastAPI shows the traceback page
-        self.limit = settings.limit_concurrency or float("inf")
-        self.in_flight, self.refused, self.next_report = 0, 0, 0.0
+    def __init__(self, app: ASGIApp, *, access_log: bool, tracing: bool, debug: bool) -> None:
+        self.app, self.access_log, self.tracing, self.debug = app, access_log, tracing, debug  # debug: re-raise
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -55,19 +48,10 @@ class RequestContextMiddleware:
                 message["headers"] = [*message.get("headers", ()), *added_headers]
             await send(message)
 
-        if self.in_flight >= self.limit and scope["path"] not in PROBE_PATHS:
-            self.refused += 1  # counted, and logged as one line per 10 s at most
-            if (now := time.monotonic()) >= self.next_report:
-                logger.warning("%d requests refused with 503: %d in flight is the limit", self.refused, self.limit)
-                self.refused, self.next_report = 0, now + 10
-            response = JSONResponse({"detail": "Service Unavailable"}, 503, {"connection": "close"})
-            await response(scope, receive, send_with_headers)
-            return
         token = request_id_var.set(request_id.decode())
         if self.tracing and (span := trace.get_current_span()).is_recording():  # a traced request's span gets its id
             span.set_attribute("request.id", request_id.decode())
         started = time.perf_counter()
-        self.in_flight += 1
         try:
             await self.app(scope, receive, send_with_headers)
         except Exception:
@@ -77,7 +61,6 @@ class RequestContextMiddleware:
             # A fixed body: never the exception or a traceback (the log has those).
             await JSONResponse({"detail": "Internal Server Error"}, 500)(scope, receive, send_with_headers)
         finally:
-            self.in_flight -= 1
             if self.access_log and scope["path"] not in PROBE_PATHS:
                 log_access(scope, status or 500, time.perf_counter() - started)
             request_id_var.reset(token)
@@ -95,10 +78,49 @@ def log_access(scope: Scope, status: int, seconds: float) -> None:
     """One line per request; JSON logs write each of its values as a field (serving/logging_config.py)."""
     if access_logger.isEnabledFor(logging.INFO):
         client = scope["client"][0] if scope.get("client") else "-"
-        args = (client, scope["method"], scope["path"], scope["http_version"], status, round(seconds * 1000, 1))
+        # The target as sent (percent-encoded, as Uvicorn logs it): a decoded %20 or %22 would shift text fields.
+        target = scope.get("raw_path", b"").decode("latin-1") or scope["path"]
+        if scope["query_string"]:
+            target += "?" + scope["query_string"].decode("latin-1")
+        args = (client, scope["method"], target, scope["http_version"], status, round(seconds * 1000, 1))
         # Logger.info() without its search of the stack for the caller: 30 % of its cost.
         record = access_logger.makeRecord(access_logger.name, logging.INFO, "", 0, ACCESS_FORMAT, args, None)
         access_logger.handle(record)
+
+
+class InFlightLimitMiddleware:
+    """503 at once past `limit` requests in flight in this worker, but for the probes. A request with a body
+    counts once its body is in: slow uploads (served directly; the edge buffers them) crowd no one out."""
+
+    def __init__(self, app: ASGIApp, *, limit: int) -> None:
+        self.app, self.limit = app, limit
+        self.in_flight, self.refused, self.next_report = 0, 0, 0.0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in PROBE_PATHS:
+            await self.app(scope, receive, send)
+            return
+        if self.in_flight >= self.limit:
+            self.refused += 1  # counted, and logged as one line per 10 s at most
+            if (now := time.monotonic()) >= self.next_report:
+                logger.warning("%d requests refused with 503: %d in flight is the limit", self.refused, self.limit)
+                self.refused, self.next_report = 0, now + 10
+            await JSONResponse({"detail": "Service Unavailable"}, 503, {"connection": "close"})(scope, receive, send)
+            return
+        counted = not any(name in {b"content-length", b"transfer-encoding"} for name, _ in scope["headers"])
+        self.in_flight += counted
+
+        async def receive_then_count() -> Message:
+            nonlocal counted
+            message = await receive()
+            if not counted and not message.get("more_body", False):  # the body is in, or the client left
+                counted, self.in_flight = True, self.in_flight + 1
+            return message
+
+        try:
+            await self.app(scope, receive if counted else receive_then_count, send)
+        finally:
+            self.in_flight -= counted
 
 
 class HostCheckMiddleware(TrustedHostMiddleware):

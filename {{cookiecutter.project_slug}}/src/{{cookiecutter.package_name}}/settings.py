@@ -1,5 +1,4 @@
-"""Every setting, read once from the environment (and an optional .env file). Names start with
-ENV_PREFIX, except HOST, PORT and WEB_CONCURRENCY; `.env.example` says what each one means."""
+"""Every setting, from the environment or .env; names start with ENV_PREFIX but HOST, PORT, WEB_CONCURRENCY (.env.example)."""
 
 import ipaddress
 import sys
@@ -43,7 +42,6 @@ class Settings(BaseSettings):
     cors_allow_credentials: bool = False
 
     max_body_bytes: int = Field(default=1_048_576, ge=0)
-    max_header_bytes: int = Field(default=32_768, ge=1_024, le=1_048_576)
     limit_concurrency: int = Field(default=1_000, ge=0)
 
     @field_validator("allowed_hosts", "cors_origins", mode="before")
@@ -64,8 +62,10 @@ class Settings(BaseSettings):
 
     @field_validator("forwarded_allow_ips")
     @classmethod
-    def addresses_or_networks(cls, value: str) -> str:
+    def addresses_or_networks(cls, value: str, info: ValidationInfo) -> str:
         for item in value.split(","):
+            if item.strip() == "*" and info.data.get("environment") == "production":
+                raise ValueError("must name the proxies in production, not '*' (clients could forge X-Forwarded-For)")
             if item.strip() not in {"", "*"}:
                 ipaddress.ip_network(item.strip())  # its ValueError names the item
         return value
@@ -95,8 +95,7 @@ class Settings(BaseSettings):
 
 
 @lru_cache
-def get_settings() -> Settings:
-    """The settings, read once per process; tests call `get_settings.cache_clear()`."""
+def get_settings() -> Settings:  # read once per process; tests call get_settings.cache_clear()
     return Settings()
 
 
