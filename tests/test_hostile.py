@@ -62,6 +62,7 @@ from tests.support.edge import edge, missing_tool
 from tests.support.live_server import (
     LOOPBACK,
     LiveServer,
+    add_router,
     figure,
     free_port,
     live_server,
@@ -136,20 +137,7 @@ async def upload(request: Request) -> dict[str, int]:
 
 def add_upload_route(project: Path) -> None:
     """Give a baked project POST /upload, which reads its body (the shipped app has no route that does)."""
-    package = package_name(project)
-    (project / "src" / package / "routers" / "upload.py").write_text(UPLOAD_ROUTER)
-    main = project / "src" / package / "main.py"
-    text = main.read_text()
-    edits = {
-        f"from {package}.routers import health, root\n": f"from {package}.routers import health, root, upload\n",
-        "    app.include_router(health.router)\n": (
-            "    app.include_router(health.router)\n    app.include_router(upload.router)\n"
-        ),
-    }
-    for old, new in edits.items():
-        assert text.count(old) == 1, f"main.py changed: cannot add the upload route at {old.strip()!r}"
-        text = text.replace(old, new)
-    main.write_text(text)
+    add_router(project, "upload", UPLOAD_ROUTER)
 
 
 @dataclass

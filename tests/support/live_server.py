@@ -455,22 +455,27 @@ def package_name(project: Path) -> str:
     return package
 
 
-def add_slow_route(project: Path) -> None:
-    """Give a baked project GET /slow?seconds=S (routers/slow.py, included by main.py)."""
+def add_router(project: Path, module: str, source: str) -> None:
+    """Add routers/<module>.py with `source` to a baked project, included by main.py as FastAPI's guide does."""
     package = package_name(project)
-    (project / "src" / package / "routers" / "slow.py").write_text(SLOW_ROUTER)
+    (project / "src" / package / "routers" / f"{module}.py").write_text(source)
     main = project / "src" / package / "main.py"
     text = main.read_text()
     edits = {
-        f"from {package}.routers import health, root\n": f"from {package}.routers import health, root, slow\n",
+        f"from {package}.routers import health, root\n": f"from {package}.routers import health, root, {module}\n",
         "    app.include_router(health.router)\n": (
-            "    app.include_router(health.router)\n    app.include_router(slow.router)\n"
+            f"    app.include_router(health.router)\n    app.include_router({module}.router)\n"
         ),
     }
     for old, new in edits.items():
-        assert text.count(old) == 1, f"main.py changed: cannot add the slow route at {old.strip()!r}"
+        assert text.count(old) == 1, f"main.py changed: cannot add routers/{module}.py at {old.strip()!r}"
         text = text.replace(old, new)
     main.write_text(text)
+
+
+def add_slow_route(project: Path) -> None:
+    """Give a baked project GET /slow?seconds=S (routers/slow.py, included by main.py)."""
+    add_router(project, "slow", SLOW_ROUTER)
 
 
 # --- wrk ------------------------------------------------------------------------------------------
