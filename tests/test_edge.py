@@ -15,6 +15,7 @@ that address changed like the host's (the docker tests run the site inside compo
 from __future__ import annotations
 
 import http.client
+import os
 import re
 import signal
 import subprocess
@@ -59,7 +60,7 @@ Installer = Callable[..., Path]
 OTHER_CLIENT = "127.0.0.2"
 FORGED = "203.0.113.7"  # TEST-NET-3: an address no test client has
 # Reload under load (as the field notes measured): wrk -t1 -c32 for 10 s, SIGHUP 3 s in, 3 runs.
-RELOAD_RUNS = 3
+RELOAD_RUNS = int(os.environ.get("RELOAD_RUNS", "3"))
 RELOAD_SECONDS = 10
 RELOAD_AFTER = 3.0
 RELOAD_CONNECTIONS = 32
@@ -357,9 +358,7 @@ def test_reload_under_load_loses_no_request_through_the_edge(
                 )
                 edge_runs.append(through)
 
-    # Measured: most runs 0; at about 5,000 requests/s a request now and then met three closing
-    # connections in a row (its three tries), and got a 502: 3 of about 290,000 in one full run.
     for through in edge_runs:
         assert through.requests > 1000, through.output  # the load ran
         assert through.socket_errors == 0, through.output
-        assert through.non_2xx <= through.requests // 10_000, through.output
+        assert through.non_2xx == 0, through.output

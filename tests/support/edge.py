@@ -72,8 +72,11 @@ def listen_on(site: str, http_port: int, https_port: int) -> str:
 
 
 def upstream_at(site: str, port: int) -> str:
-    """The upstream's `server 127.0.0.1:<port>` (host) or `server app:<port>` (docker) lines -> 127.0.0.1:`port`."""
-    return _replace(site, r"^(\s*server )(?:127\.0\.0\.1|app):\d+\b", rf"\g<1>{LOOPBACK}:{port}", 3)
+    """The upstream's `server 127.0.0.1:<port>` (host) or `server app:<port>` (docker) lines -> 127.0.0.1:`port`.
+    There are as many as the site's `proxy_next_upstream_tries` (one per try: nginx tries each line once)."""
+    tries = re.search(r"^\s*proxy_next_upstream_tries (\d+);", site, flags=re.MULTILINE)
+    assert tries, "the site has no proxy_next_upstream_tries"
+    return _replace(site, r"^(\s*server )(?:127\.0\.0\.1|app):\d+\b", rf"\g<1>{LOOPBACK}:{port}", int(tries[1]))
 
 
 def certificate_at(site: str, certificate: Path, key: Path) -> str:
