@@ -1,4 +1,4 @@
-"""Every setting, from the environment or .env; names start with ENV_PREFIX but HOST, PORT, WEB_CONCURRENCY (.env.example)."""
+"""Every setting, from the environment or .env: ENV_PREFIX + its name, but the standard names (.env.example)."""
 
 import ipaddress
 import sys
@@ -33,7 +33,8 @@ class Settings(BaseSettings):
     metrics_port: int = Field(default=9000, ge=0, le=65535)
 {%- endif %}
 
-    forwarded_allow_ips: str = "127.0.0.1,::1"
+    forwarded_allow_ips: str = Field(default="127.0.0.1,::1", validation_alias="FORWARDED_ALLOW_IPS")
+    root_path: str = Field(default="", pattern=r"^(/[^/]+)*$", validation_alias="ROOT_PATH")  # a proxy's path prefix
     keep_alive_timeout: int = Field(default=75, ge=1, le=3600)
     graceful_timeout: int = Field(default=20, ge=1, le=3600)
 
