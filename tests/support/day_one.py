@@ -65,12 +65,12 @@ def add_dependency(project: Path, requirement: str = DEPENDENCY) -> None:
 
 def add_router(project: Path, package: str) -> None:
     """routers/items.py with its test, and the two lines in main.py that include it."""
-    (project / "src" / package / "routers" / f"{ROUTER}.py").write_text(ROUTER_MODULE.format(package=package), encoding="utf-8")
+    (project / "src" / package / "routers" / f"{ROUTER}.py").write_text(
+        ROUTER_MODULE.format(package=package), encoding="utf-8"
+    )
     tests = project / "tests" / "routers"
     tests.mkdir(parents=True, exist_ok=True)
-    (tests / f"test_{ROUTER}.py").write_text(
-        ROUTER_TEST.format(package=package), encoding="utf-8"
-    )
+    (tests / f"test_{ROUTER}.py").write_text(ROUTER_TEST.format(package=package), encoding="utf-8")
     main = project / "src" / package / "main.py"
     replace_once(
         main,

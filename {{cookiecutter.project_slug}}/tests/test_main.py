@@ -38,14 +38,6 @@ def test_depends_get_settings_gives_the_apps_settings() -> None:
     assert TestClient(app).get("/name").json() == "given to create_app"
 
 
-def test_root_path_is_served_behind_a_proxys_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("ROOT_PATH", "/api/v1")
-    client = TestClient(create_app(Settings(_env_file=None)))
-
-    assert client.get("/openapi.json").json()["servers"] == [{"url": "/api/v1"}]
-    assert "/api/v1/openapi.json" in client.get("/docs").text
-
-
 @pytest.mark.parametrize("path", ["/docs", "/redoc", "/openapi.json"])
 def test_api_docs_are_off_in_production(path: str) -> None:
     production = Settings(_env_file=None, environment="production", allowed_hosts=("testserver",))

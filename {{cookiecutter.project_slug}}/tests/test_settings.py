@@ -124,7 +124,9 @@ def test_unsafe_values_stop_the_service_with_one_line(
     with pytest.raises(SystemExit):
         load_settings_or_exit()
 
-    assert capsys.readouterr().err.splitlines()[0].startswith(f"error: invalid setting {env_var_name(refused.lower())}=")
+    first_line = capsys.readouterr().err.splitlines()[0]
+
+    assert first_line.startswith(f"error: invalid setting {env_var_name(refused.lower())}=")
 
 
 def test_startup_error_shows_a_default_as_the_variable_would_be_written(

@@ -28,11 +28,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title=settings.app_name,
         description={{ cookiecutter.description | py_str }},
         version=__version__,
-        root_path=settings.root_path,
         lifespan=lifespan,
         debug=settings.debug,
         telemetry={"auto_configure": True} if settings.telemetry else TELEMETRY_OFF,
-        # No /docs, /redoc nor /openapi.json in production unless a setting asks for them.
         openapi_url="/openapi.json" if settings.environment != "production" or settings.docs_in_production else None,
     )
     app.dependency_overrides[get_settings] = lambda: settings  # `Depends(get_settings)` gives these settings
