@@ -735,7 +735,7 @@ def test_through_the_edge_the_app_sees_the_client_and_https(edge: Edge) -> None:
 def test_the_app_trusts_the_edges_address_only(edge: Edge, project: DockerProject) -> None:
     container = edge.compose.container("app")
     env = docker("inspect", "--format", "{{json .Config.Env}}", container).stdout
-    trusted = dict(item.split("=", 1) for item in json.loads(env))[f"{project.package.upper()}_FORWARDED_ALLOW_IPS"]
+    trusted = dict(item.split("=", 1) for item in json.loads(env))["FORWARDED_ALLOW_IPS"]
 
     assert trusted == edge.edge_address
 

@@ -689,10 +689,11 @@ def bad_proxy_setting(
     value, environment = request.param
     project = installed_project()
     prefix = package_name(project).upper()
-    env = production_env(project, **{f"{prefix}_ENVIRONMENT": environment, f"{prefix}_FORWARDED_ALLOW_IPS": value})
+    # Uvicorn's and Gunicorn's own variable, unprefixed (issue 26, item 2)
+    env = production_env(project, **{f"{prefix}_ENVIRONMENT": environment, "FORWARDED_ALLOW_IPS": value})
     found = start_and_wait_for_the_exit(project, env, tmp_path_factory.mktemp("bad-proxies") / "server.log")
     figure(
-        f"{prefix}_FORWARDED_ALLOW_IPS={value} with {prefix}_ENVIRONMENT={environment} [direct]",
+        f"FORWARDED_ALLOW_IPS={value} with {prefix}_ENVIRONMENT={environment} [direct]",
         f"exit {found.exit_code} after {found.seconds:.1f} s: {found.error_lines}",
     )
     return value, found

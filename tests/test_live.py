@@ -445,9 +445,20 @@ if os.environ.get("FAIL_APP_IMPORT"):
 BROKEN_APP_DEADLINE = 45.0
 
 
+# A start-up failure of the kind a bad URL in a setting gives: the lifespan raises when FAIL_APP_STARTUP is set.
+FAIL_ON_STARTUP = """\\1
+    if __import__("os").environ.get("FAIL_APP_STARTUP"):
+        raise ValueError("invalid upstream URL 'htp//x', on purpose")
+"""
+
+
 def add_import_failure(project: Path) -> None:
     main = project / "src" / package_name(project) / "main.py"
     main.write_text(main.read_text() + FAIL_ON_IMPORT)
+    lifespan = project / "src" / package_name(project) / "lifespan.py"
+    text, found = re.subn(r"(async def lifespan\(.*\n)", FAIL_ON_STARTUP, lifespan.read_text(), count=1)
+    assert found == 1, "lifespan.py has no lifespan function"
+    lifespan.write_text(text)
 
 
 @dataclass
@@ -502,6 +513,37 @@ def test_app_that_fails_to_import_logs_a_readable_traceback(broken_app: BrokenAp
     assert "RuntimeError: the app failed to import, on purpose" in traceback, broken_app.log[-3000:]
 
 
+@pytest.fixture(scope="module", params=SERVERS_AND_WORKERS, ids=server_and_workers_id)
+def failed_startup(
+    request: pytest.FixtureRequest, installed_project: Installer, tmp_path_factory: pytest.TempPathFactory
+) -> FailedStart:
+    """`make run` of an app whose lifespan start-up raises (issue 26, item 8)."""
+    server_name, workers = request.param
+    project = installed_project(server_name, PACKAGING, variant="import-failure", customize=add_import_failure)
+    log = tmp_path_factory.mktemp(f"failed-startup-{server_name}-{workers}") / "server.log"
+    env = project_env(FAIL_APP_STARTUP="1", WEB_CONCURRENCY=str(workers))
+    failed = run_until_it_exits(project, env, log, timeout=BROKEN_APP_DEADLINE)
+    longest = max((len(line) for line in failed.log.splitlines()), default=0)
+    figure(f"{server_name} WEB_CONCURRENCY={workers}: lifespan start-up fails", f"longest log line {longest} chars")
+    return failed
+
+
+@pytest.mark.slow
+def test_failed_startup_logs_a_readable_traceback(failed_startup: FailedStart) -> None:
+    # As an import error's: one frame a line. It was once one 3,369-character line with a literal \n.
+    lines = [line.strip() for line in failed_startup.log.splitlines()]
+
+    assert """raise ValueError("invalid upstream URL 'htp//x', on purpose")""" in lines, failed_startup.log[-3000:]
+    assert "ValueError: invalid upstream URL 'htp//x', on purpose" in lines, failed_startup.log[-3000:]
+    assert not any("\\n" in line for line in lines), failed_startup.log[-3000:]
+
+
+@pytest.mark.slow
+def test_failed_startup_exits_non_zero(failed_startup: FailedStart) -> None:
+    assert failed_startup.exited, failed_startup.log[-2000:]
+    assert failed_startup.server_exit_code not in (0, None), failed_startup.log[-2000:]
+
+
 @dataclass
 class PortTaken(FailedStart):
     port: int = 0
@@ -537,15 +579,19 @@ def test_port_taken_is_named_in_the_log(port_taken: PortTaken) -> None:
 
 
 @pytest.mark.slow
-def test_port_taken_starts_no_app(port_taken: PortTaken, request: pytest.FixtureRequest) -> None:
-    # Issue 26, item 9: one Uvicorn process imports and starts the app (lifespan startup, "Application
-    # startup complete"), only then binds, and logs the error among 8 lines.
-    if request.node.callspec.id == "uvicorn-1-worker":
-        request.applymarker(
-            pytest.mark.xfail(reason="issue 26 item 9: one Uvicorn process binds after the app started", strict=True)
-        )
-
+def test_port_taken_starts_no_app(port_taken: PortTaken) -> None:
+    # Issue 26, item 9: one Uvicorn process once imported and started the app (lifespan startup,
+    # "Application startup complete"), only then bound, and logged the error among 8 lines.
     assert "lifespan startup" not in port_taken.log, port_taken.log[-2000:]
+
+
+@pytest.mark.slow
+def test_port_taken_is_one_error_line(port_taken: PortTaken) -> None:
+    said = [line for line in port_taken.log.splitlines() if re.search("address already in use", line, re.IGNORECASE)]
+
+    assert len(said) == 1, port_taken.log
+    assert said[0].startswith("error: "), port_taken.log
+    assert str(port_taken.port) in said[0], port_taken.log
 
 
 # --- supervision: a killed worker, a reload ------------------------------------------------------

@@ -74,7 +74,16 @@ def test_json_access_lines_carry_their_fields_separately(client: TestClient, cap
 def test_text_lines_escape_control_characters() -> None:
     line = TextFormatter(TEXT_FORMAT).format(with_request_id(make_record("GET /a\nFAKE \x1b[31m"), "-"))
 
-    assert line.endswith("GET /a\\nFAKE \\x1b[31m")
+    assert line.endswith("GET /a\n  FAKE \\x1b[31m")  # a next line is indented: it cannot pass for a record
+
+
+def test_a_traceback_in_a_message_reads_as_a_traceback() -> None:
+    # What Starlette hands Uvicorn when the lifespan fails: the traceback as text, logged as the message.
+    message = 'Traceback (most recent call last):\n  File "lifespan.py", line 9, in lifespan\nValueError: bad URL'
+    lines = TextFormatter(TEXT_FORMAT).format(with_request_id(make_record(message), "-")).splitlines()
+
+    assert lines[0].endswith("Traceback (most recent call last):")
+    assert lines[1:] == ['    File "lifespan.py", line 9, in lifespan', "  ValueError: bad URL"]
 
 
 @pytest.mark.parametrize("control", ["\x85", "\x9b", "\u2028", "\u202e", "\x00", "\x7f"])

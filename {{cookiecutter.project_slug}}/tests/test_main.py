@@ -1,12 +1,15 @@
 from __future__ import annotations
 
+from typing import Annotated
+
 import pytest
+from fastapi import Depends
 from fastapi.testclient import TestClient
 from opentelemetry import trace
 from opentelemetry.trace import TracerProvider
 
 from {{ cookiecutter.package_name }}.main import app, create_app
-from {{ cookiecutter.package_name }}.settings import Settings
+from {{ cookiecutter.package_name }}.settings import Settings, get_settings
 
 
 def test_unknown_path_is_404_json(client: TestClient) -> None:
@@ -22,6 +25,17 @@ def test_module_level_app_is_built_by_the_factory() -> None:
 
 def test_openapi_title_is_the_app_name(client: TestClient, settings: Settings) -> None:
     assert client.get("/openapi.json").json()["info"]["title"] == settings.app_name
+
+
+def test_depends_get_settings_gives_the_apps_settings() -> None:
+    # FastAPI's docs' way to read a setting in a route: the settings given to create_app(), not the environment's.
+    app = create_app(Settings(_env_file=None, app_name="given to create_app"))
+
+    @app.get("/name")
+    def read_name(settings: Annotated[Settings, Depends(get_settings)]) -> str:
+        return settings.app_name
+
+    assert TestClient(app).get("/name").json() == "given to create_app"
 
 
 @pytest.mark.parametrize("path", ["/docs", "/redoc", "/openapi.json"])

@@ -111,18 +111,22 @@ def test_cors_is_off_unless_origins_are_set() -> None:
             {"ENVIRONMENT": "production", "ALLOWED_HOSTS": "api.example.com", "FORWARDED_ALLOW_IPS": "*"},
             "FORWARDED_ALLOW_IPS",
         ),
+        ({"ROOT_PATH": "api/v1"}, "ROOT_PATH"),
+        ({"ROOT_PATH": "/api/"}, "ROOT_PATH"),
     ],
 )
 def test_unsafe_values_stop_the_service_with_one_line(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], variables: dict[str, str], refused: str
 ) -> None:
     for name, value in variables.items():
-        monkeypatch.setenv(ENV_PREFIX + name, value)
+        monkeypatch.setenv(env_var_name(name.lower()), value)
 
     with pytest.raises(SystemExit):
         load_settings_or_exit()
 
-    assert capsys.readouterr().err.splitlines()[0].startswith(f"error: invalid setting {ENV_PREFIX}{refused}=")
+    first_line = capsys.readouterr().err.splitlines()[0]
+
+    assert first_line.startswith(f"error: invalid setting {env_var_name(refused.lower())}=")
 
 
 def test_startup_error_shows_a_default_as_the_variable_would_be_written(
@@ -137,9 +141,18 @@ def test_startup_error_shows_a_default_as_the_variable_would_be_written(
 
 
 def test_trusted_proxies_may_be_any_address_or_network(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(f"{ENV_PREFIX}FORWARDED_ALLOW_IPS", "10.0.0.0/8, 192.168.1.7,::1,fd00::/8")
+    monkeypatch.setenv("FORWARDED_ALLOW_IPS", "10.0.0.0/8, 192.168.1.7,::1,fd00::/8")
 
     assert Settings(_env_file=None).forwarded_allow_ips == "10.0.0.0/8, 192.168.1.7,::1,fd00::/8"
+
+
+@pytest.mark.parametrize("name", ["FORWARDED_ALLOW_IPS", "ROOT_PATH"])
+def test_the_servers_standard_variables_are_read_unprefixed(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    monkeypatch.setenv(name, "/api/v1" if name == "ROOT_PATH" else "10.0.0.0/8")
+    monkeypatch.setenv(f"{ENV_PREFIX}{name}", "/ignored" if name == "ROOT_PATH" else "192.168.0.1")
+
+    assert env_var_name(name.lower()) == name
+    assert getattr(Settings(_env_file=None), name.lower()) == ("/api/v1" if name == "ROOT_PATH" else "10.0.0.0/8")
 
 
 def test_production_with_named_hosts_starts(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -6,14 +6,12 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from {{ cookiecutter.package_name }} import __version__
-
 logger = logging.getLogger("{{ cookiecutter.package_name }}")
 
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    logger.info("lifespan startup: %s %s", app.title, __version__)
+    logger.info("lifespan startup: %s %s", app.title, app.version)
     # Open database pools and HTTP clients here; /readyz answers 200 from the next line on.
     app.state.readiness = "ready"
     yield

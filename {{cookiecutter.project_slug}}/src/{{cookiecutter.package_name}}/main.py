@@ -31,10 +31,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         debug=settings.debug,
         telemetry={"auto_configure": True} if settings.telemetry else TELEMETRY_OFF,
-        # No /docs, /redoc nor /openapi.json in production unless a setting asks for them.
         openapi_url="/openapi.json" if settings.environment != "production" or settings.docs_in_production else None,
     )
-    app.state.settings = settings
+    app.dependency_overrides[get_settings] = lambda: settings  # `Depends(get_settings)` gives these settings
     app.state.readiness = "starting"
 
     app.include_router(root.router)

@@ -1,4 +1,4 @@
-"""Every setting, from the environment or .env; names start with ENV_PREFIX but HOST, PORT, WEB_CONCURRENCY (.env.example)."""
+"""Every setting, from the environment or .env: ENV_PREFIX + its name, but the standard names (.env.example)."""
 
 import ipaddress
 import sys
@@ -18,13 +18,12 @@ class Settings(BaseSettings):
 
     environment: Literal["development", "production"] = "development"
     debug: bool = False
-    docs_in_production: bool = False
+    docs_in_production: bool = False  # /docs, /redoc and /openapi.json, served in development, in production too
     app_name: str = {{ cookiecutter.project_name | py_str }}
     log_level: Literal["debug", "info", "warning", "error", "critical"] = "info"
     log_format: Literal["text", "json"] = "text"
     access_log: bool = True
     telemetry: bool = False
-
     host: str = Field(default="127.0.0.1", validation_alias="HOST")
     port: int = Field(default={{ cookiecutter.port }}, ge=1, le=65535, validation_alias="PORT")
     web_concurrency: int = Field(default=1, ge=1, le=256, validation_alias="WEB_CONCURRENCY")
@@ -32,24 +31,20 @@ class Settings(BaseSettings):
     # Port of the Prometheus metrics, on HOST like the service (serving/metrics.py); 0 turns them off.
     metrics_port: int = Field(default=9000, ge=0, le=65535)
 {%- endif %}
-
-    forwarded_allow_ips: str = "127.0.0.1,::1"
+    forwarded_allow_ips: str = Field(default="127.0.0.1,::1", validation_alias="FORWARDED_ALLOW_IPS")
+    root_path: str = Field(default="", pattern=r"^(/[^/]+)*$", validation_alias="ROOT_PATH")  # a proxy's path prefix
     keep_alive_timeout: int = Field(default=75, ge=1, le=3600)
     graceful_timeout: int = Field(default=20, ge=1, le=3600)
-
     allowed_hosts: Annotated[tuple[str, ...], NoDecode] = ("*",)
     cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
     cors_allow_credentials: bool = False
-
     max_body_bytes: int = Field(default=1_048_576, ge=0)
     limit_concurrency: int = Field(default=1_000, ge=0)
 
     @field_validator("allowed_hosts", "cors_origins", mode="before")
     @classmethod
     def split_commas(cls, value: object) -> object:
-        if isinstance(value, str):
-            return tuple(item.strip() for item in value.split(",") if item.strip())
-        return value
+        return tuple(item.strip() for item in value.split(",") if item.strip()) if isinstance(value, str) else value
 {%- if cookiecutter.metrics == "yes" %}
 
     @field_validator("metrics_port")

@@ -33,9 +33,9 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
-class TextFormatter(logging.Formatter):
+class TextFormatter(logging.Formatter):  # a message's next lines are indented, as a traceback's (a lifespan's)
     def formatMessage(self, record: logging.LogRecord) -> str:
-        record.message = escape(record.message)
+        record.message = "\n  ".join(map(escape, record.message.split("\n")))
         return super().formatMessage(record)
 
     def formatException(self, ei: Any) -> str:  # each line indented: an unindented line is a log record

@@ -51,6 +51,15 @@ def test_ipv6_host_is_bracketed(monkeypatch: pytest.MonkeyPatch) -> None:
     assert load_config()["bind"] == ["[::1]:{{ cookiecutter.port }}"]
 
 
+def test_root_path_and_trusted_proxies_are_the_servers_own_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ROOT_PATH", "/api/v1")
+    monkeypatch.setenv("FORWARDED_ALLOW_IPS", "10.0.0.0/8")
+
+    config = load_config()
+
+    assert (config["Worker"].CONFIG_KWARGS["root_path"], config["forwarded_allow_ips"]) == ("/api/v1", "10.0.0.0/8")
+
+
 def test_workers_are_uvicorn_workers_with_the_settings_limits() -> None:
     config = load_config()
 

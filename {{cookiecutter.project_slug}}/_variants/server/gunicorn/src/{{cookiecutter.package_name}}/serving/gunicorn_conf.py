@@ -27,6 +27,7 @@ class Worker(UvicornWorker):  # type: ignore[misc]  # base class is untyped
         **UvicornWorker.CONFIG_KWARGS,
         "timeout_graceful_shutdown": settings.graceful_timeout,
         "server_header": False,
+        "root_path": settings.root_path,  # a proxy's path prefix, the server's to set (FastAPI's docs)
         "access_log": False,  # the app writes it, with the request id
     }
 

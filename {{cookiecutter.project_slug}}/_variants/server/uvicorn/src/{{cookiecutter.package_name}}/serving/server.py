@@ -9,10 +9,11 @@ import importlib
 import os
 {%- endif %}
 import signal
+import socket
+import sys
 {%- if cookiecutter.metrics == "yes" %}
 import tempfile
 {%- endif %}
-from types import FrameType
 from typing import Any
 
 import uvicorn
@@ -29,6 +30,7 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
         "timeout_worker_healthcheck": 30,  # Uvicorn's 5 s aborts SIGHUP restarts on a busy host
         "proxy_headers": True,
         "forwarded_allow_ips": settings.forwarded_allow_ips,
+        "root_path": settings.root_path,  # a proxy's path prefix, the server's to set (FastAPI's docs)
         "timeout_keep_alive": settings.keep_alive_timeout,
         "timeout_graceful_shutdown": settings.graceful_timeout,  # Uvicorn's default: wait forever
         "log_config": logging_config(settings),
@@ -38,8 +40,13 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
     }
 
 
-def exit_successfully(signum: int, frame: FrameType | None) -> None:
-    raise SystemExit(0)  # a requested stop is a success, not death by the signal Uvicorn re-raises
+def exit_if_the_port_is_taken(settings: Settings) -> None:  # one line, exit 3 (a failed start), before the app starts
+    family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
+    try:  # create_server() sets SO_REUSEADDR: a port left in TIME_WAIT is free
+        socket.create_server((settings.host, settings.port), family=family).close()
+    except OSError as error:
+        print(f"error: {error.strerror}", file=sys.stderr)  # "Address already in use (while ... address (host, port))"
+        raise SystemExit(3) from None
 
 
 def main() -> None:
@@ -47,8 +54,9 @@ def main() -> None:
     parser.add_argument("--reload", action="store_true", help="restart on changes in src/ (development; one process)")
     reload = parser.parse_args().reload
     settings = load_settings_or_exit()
-    signal.signal(signal.SIGTERM, exit_successfully)
-    signal.signal(signal.SIGINT, exit_successfully)
+    exit_if_the_port_is_taken(settings)
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: sys.exit(0))  # a requested stop: not death by the signal Uvicorn re-raises
     signal.signal(signal.SIGHUP, signal.SIG_IGN)  # one process; with workers, the supervisor's: a rolling restart
     options = uvicorn_options(settings) | ({"reload": True, "reload_dirs": ["src"]} if reload else {})
 {%- if cookiecutter.metrics == "yes" %}
