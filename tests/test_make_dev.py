@@ -6,6 +6,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import SERVERS, project_env
-from tests.support.live_server import LiveServer, live_server, package_name, wait_until
+from tests.support.live_server import LiveServer, free_port, live_server, package_name, wait_until
 
 pytestmark = [pytest.mark.live, pytest.mark.slow, pytest.mark.xdist_group("live")]
 
@@ -95,3 +96,32 @@ def test_dev_refuses_a_bad_setting_with_one_line(
     assert [line for line in server.log().splitlines() if line.startswith("error:")] == [
         f"error: invalid setting {setting}='loud': Input should be 'debug', 'info', 'warning', 'error' or 'critical'"
     ]
+
+
+def test_fastapi_dev_serves_the_same_app(installed_project: Callable[..., Path], tmp_path: Path) -> None:
+    """FastAPI's first command (`fastapi dev`, its docs' and `fastapi new`'s) finds the app through
+    pyproject's [tool.fastapi] entrypoint in the src layout, and serves create_app()'s app: its request-id
+    middleware answers (issue 26, item 1)."""
+    project = installed_project("uvicorn", PACKAGING)
+    port = free_port()
+    log = (tmp_path / "fastapi-dev.log").open("w")
+    command = [str(project / ".venv" / "bin" / "fastapi"), "dev", "--host", "127.0.0.1", "--port", str(port)]
+    process = subprocess.Popen(command, cwd=project, env=project_env(), stdout=log, stderr=subprocess.STDOUT)
+
+    def answer() -> tuple[int, str | None] | None:
+        try:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            connection.request("GET", "/livez", headers={"X-Request-ID": "fastapi-dev-1"})
+            response = connection.getresponse()
+            response.read()
+            return response.status, response.getheader("X-Request-ID")
+        except (OSError, http.client.HTTPException):
+            return None
+
+    try:
+        wait_until(lambda: answer() is not None, 60, "fastapi dev to serve")
+        assert answer() == (200, "fastapi-dev-1"), (tmp_path / "fastapi-dev.log").read_text()
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        log.close()

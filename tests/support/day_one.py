@@ -13,6 +13,8 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
+from tests.conftest import project_env, tool
+
 # A small pure-Python package no generated project depends on, even indirectly.
 DEPENDENCY = "humanize>=4.9,<5"
 ROUTER = "items"
@@ -59,8 +61,12 @@ def replace_once(path: Path, pattern: str, replacement: str | Callable[[re.Match
 
 
 def add_dependency(project: Path, requirement: str = DEPENDENCY) -> None:
-    """Append a requirement at the end of [project] dependencies."""
-    replace_once(project / "pyproject.toml", r"^(dependencies = \[\n(?:.*\n)*?)\]\n", rf'\1  "{requirement}",\n]\n')
+    """`uv add` the requirement, as a user adds one (--frozen: pyproject.toml only, no lock or install
+    yet). uv appends it to the unsorted [project] dependencies; a server switch later must merge around
+    it (issue 26, item 4)."""
+    subprocess.run(
+        [tool("uv"), "add", "--frozen", requirement], cwd=project, env=project_env(), check=True, capture_output=True
+    )
 
 
 def add_router(project: Path, package: str) -> None:
