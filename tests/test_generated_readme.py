@@ -142,3 +142,15 @@ def test_the_readme_answers_which_runner(readme: Callable[..., str], server: str
 
     assert "`server`" in text
     assert "`packaging`" in text
+
+
+def test_the_readme_names_the_default_log_format(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """It promised "JSON logs" while the default was text (issue 26, item 13): it names the default that
+    .env.example sets, and how to get the other."""
+    project = bake_project(tmp_path_factory.mktemp("logs"), python_version=HOST_PYTHON)
+    default = re.search(r"^\w+_LOG_FORMAT=(\w+)$", (project / ".env.example").read_text(), re.MULTILINE)
+    text = (project / "README.md").read_text()
+
+    assert default, "no LOG_FORMAT in .env.example"
+    assert f"{default[1]} by default" in text
+    assert "_LOG_FORMAT=json" in text
