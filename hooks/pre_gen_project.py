@@ -20,6 +20,8 @@ ANSWERS = json.loads(r""" {{ cookiecutter | tojson }} """)
 # answers are checked by cookiecutter itself against cookiecutter.json's lists, their one source.)
 PYTHON_VERSIONS = ("3.13", "3.12", "3.11")
 YES_NO = ("no", "yes")
+# The metrics' port (local_extensions.py's ConstantsExtension, its one source).
+METRICS_PORT = "{{ metrics_port }}"
 
 # Import names the generated project depends on (runtime and dev); a package with one of these names
 # would shadow it.
@@ -193,6 +195,13 @@ def check_kubernetes_fits(answers: dict[str, object]) -> str | None:
     return None
 
 
+def check_metrics_fits(answers: dict[str, object]) -> str | None:
+    """metrics=yes serves the metrics on their own port, which the service's port must not take."""
+    if answers.get("metrics") == "yes" and answers.get("port") == METRICS_PORT:
+        return f"cannot go with port {METRICS_PORT!r}, the metrics' own port: answer another port, or metrics no"
+    return None
+
+
 CHECKS = {
     "project_name": check_project_name,
     "project_slug": check_project_slug,
@@ -210,6 +219,7 @@ CHECKS = {
 # Rules between answers: field -> check of all the answers (run when the field itself is valid).
 CROSS_CHECKS = {
     "kubernetes": check_kubernetes_fits,
+    "metrics": check_metrics_fits,
 }
 
 

@@ -123,6 +123,8 @@ BAD_ANSWERS = [
     case("packaging-unknown", "packaging", "vm"),
     # answers that do not go together
     case("kubernetes-on-a-host", "kubernetes", "yes", packaging="host"),
+    # issue 26: accepted, then `make run` exited 2 and `make test` errored (both servers on one port)
+    case("metrics-on-the-service-port", "metrics", "yes", port="9000"),
     case("python-version-unknown", "python_version", "2.7"),
     case("python-version-too-old", "python_version", "3.10"),
     case("python-version-with-patch", "python_version", "3.11.4"),
@@ -177,6 +179,22 @@ def test_each_broken_rule_is_one_error_line(cookies: Any, capfd: pytest.CaptureF
 
     assert result.exit_code != 0
     assert [line.split(":")[1].strip() for line in errors] == ["author_email", "version", "port"]
+
+
+def test_metrics_on_the_service_port_is_one_line_naming_both(cookies: Any, capfd: pytest.CaptureFixture[str]) -> None:
+    """port=9000 metrics=yes: one line that names both answers and what to change."""
+    result = cookies.bake(extra_context={**SAFE, "port": "9000", "metrics": "yes"})
+    errors = [line for line in capfd.readouterr().err.splitlines() if line.startswith("error: ")]
+
+    assert result.exit_code != 0
+    assert len(errors) == 1, errors
+    assert "metrics" in errors[0] and "port '9000'" in errors[0], errors
+
+
+def test_metrics_on_another_port_bakes(cookies: Any) -> None:
+    result = cookies.bake(extra_context={**SAFE, "port": "9001", "metrics": "yes"})
+
+    assert result.exception is None, result.exception
 
 
 @pytest.mark.parametrize(

@@ -39,7 +39,7 @@ VALID_ANSWERS = {
 
 def load_hook(name: str, tmp_path: Path, **answers: Any) -> ModuleType:
     """Render hooks/<name>.py with these answers and import it (its main() does not run)."""
-    context = {"cookiecutter": {**VALID_ANSWERS, **answers}}
+    context = {"cookiecutter": {**VALID_ANSWERS, "_extensions": COOKIECUTTER_JSON["_extensions"], **answers}}
     source = StrictEnvironment(context=context).from_string((HOOKS_DIR / f"{name}.py").read_text()).render(**context)
     path = tmp_path / f"{name}.py"
     path.write_text(source, encoding="utf-8")
