@@ -142,3 +142,14 @@ def test_the_readme_answers_which_runner(readme: Callable[..., str], server: str
 
     assert "`server`" in text
     assert "`packaging`" in text
+
+
+def test_readme_promises_the_default_log_format(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Issue 26 item 13: the README promised JSON logs while the settings' default is text."""
+    project = bake_project(tmp_path_factory.mktemp("logs"), python_version=HOST_PYTHON)
+    settings = next(project.glob("src/*/settings.py")).read_text()
+    default = re.search(r'log_format: Literal\[[^]]*\] = "(\w+)"', settings)
+    observability = next(line for line in (project / "README.md").read_text().splitlines() if "**Observability**" in line)
+
+    assert default is not None
+    assert f"{default.group(1)} log lines" in observability
