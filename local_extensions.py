@@ -36,7 +36,7 @@ SUPPORTED_PYTHON_VERSIONS = ("3.13", "3.12", "3.11")
 # The project template's folder name, which cookiecutter renders into the project's folder name.
 PROJECT_FOLDER = "{{cookiecutter.project_slug}}"
 MAX_FOLDER_NAME_BYTES = 255
-METRICS_PORT = "9000"  # the default of the metrics' own port (metrics=yes)  # the longest file name most file systems take
+METRICS_PORT = "9000"  # the metrics' own port by default (metrics=yes)  # the longest file name most file systems take
 
 
 def default_python_version(version_info: tuple[int, ...] = tuple(sys.version_info)) -> str:
