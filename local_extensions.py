@@ -5,6 +5,9 @@
   Python the template does not support, the newest it does. (Not hooks/pre_prompt.py: cookiecutter
   first copies the whole template folder for it, a checkout's .venv included, and .cruft.json would
   then record that deleted copy as the template's source.)
+- `ConstantsExtension`: facts that are no question but appear in several files, written once here as
+  template globals: `metrics_port`, the Prometheus metrics' port (the setting's default, the image's,
+  compose's and the manifests' port, and the port answer the pre-gen hook refuses with metrics=yes).
 - `FolderNameExtension`: cookiecutter creates the project folder from `project_slug` before the
   pre-gen hook can check it, so a slug such as `a/b` or `../x` (a typo, or a replayed answer) would
   make folders outside the output folder, or leave `a/` behind when the hook then refuses it. The
@@ -33,6 +36,7 @@ SUPPORTED_PYTHON_VERSIONS = ("3.13", "3.12", "3.11")
 # The project template's folder name, which cookiecutter renders into the project's folder name.
 PROJECT_FOLDER = "{{cookiecutter.project_slug}}"
 MAX_FOLDER_NAME_BYTES = 255  # the longest file name most file systems take
+METRICS_PORT = "9000"  # the metrics' own port by default (metrics=yes)
 
 
 def default_python_version(version_info: tuple[int, ...] = tuple(sys.version_info)) -> str:
@@ -70,6 +74,12 @@ class PythonVersionExtension(Extension):
     def __init__(self, environment: Environment) -> None:
         super().__init__(environment)
         environment.globals["default_python_version"] = default_python_version()
+
+
+class ConstantsExtension(Extension):
+    def __init__(self, environment: Environment) -> None:
+        super().__init__(environment)
+        environment.globals["metrics_port"] = METRICS_PORT
 
 
 class UnsafeAnswerError(UndefinedError):

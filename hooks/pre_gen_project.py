@@ -20,8 +20,8 @@ ANSWERS = json.loads(r""" {{ cookiecutter | tojson }} """)
 # answers are checked by cookiecutter itself against cookiecutter.json's lists, their one source.)
 PYTHON_VERSIONS = ("3.13", "3.12", "3.11")
 YES_NO = ("no", "yes")
-# The metrics' own port with metrics=yes: the default of the generated settings' metrics_port.
-METRICS_PORT = "9000"
+# The metrics' port (local_extensions.py's ConstantsExtension, its one source).
+METRICS_PORT = "{{ metrics_port }}"
 
 # Import names the generated project depends on (runtime and dev); a package with one of these names
 # would shadow it.

@@ -188,7 +188,8 @@ def test_metrics_on_the_service_port_is_one_line_naming_both(cookies: Any, capfd
 
     assert result.exit_code != 0
     assert len(errors) == 1, errors
-    assert "metrics" in errors[0] and "port '9000'" in errors[0], errors
+    assert "metrics" in errors[0], errors
+    assert "port '9000'" in errors[0], errors
 
 
 def test_metrics_on_another_port_bakes(cookies: Any) -> None:

@@ -144,13 +144,26 @@ def test_the_readme_answers_which_runner(readme: Callable[..., str], server: str
     assert "`packaging`" in text
 
 
-def test_the_readme_names_the_default_log_format(tmp_path_factory: pytest.TempPathFactory) -> None:
-    """It promised "JSON logs" while the default was text (issue 26, item 13): it names the default that
-    .env.example sets, and how to get the other."""
+def test_readme_promises_the_default_log_format(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Issue 26 item 13: the README promised JSON logs while the settings' default is text."""
     project = bake_project(tmp_path_factory.mktemp("logs"), python_version=HOST_PYTHON)
-    default = re.search(r"^\w+_LOG_FORMAT=(\w+)$", (project / ".env.example").read_text(), re.MULTILINE)
-    text = (project / "README.md").read_text()
+    settings = next(project.glob("src/*/settings.py")).read_text()
+    default = re.search(r'log_format: Literal\[[^]]*\] = "(\w+)"', settings)
+    readme = (project / "README.md").read_text().splitlines()
+    observability = next(line for line in readme if "**Observability**" in line)
 
-    assert default, "no LOG_FORMAT in .env.example"
-    assert f"{default[1]} by default" in text
-    assert "_LOG_FORMAT=json" in text
+    assert default is not None
+    assert f"{default.group(1)} log lines" in observability
+
+
+def test_compose_restarts_are_bounded_and_the_readme_says_why(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Issue 26 item 11, in the fast tier: a bad setting is no silent restart loop."""
+    import yaml
+
+    project = bake_project(tmp_path_factory.mktemp("compose"), python_version=HOST_PYTHON, packaging="docker")
+    app = yaml.safe_load((project / "compose.yaml").read_text())["services"]["app"]
+    readme = (project / "README.md").read_text()
+
+    assert re.fullmatch(r"on-failure:[1-5]", app["restart"]), app["restart"]
+    assert "docker compose logs app" in readme
+    assert "docker compose ps --all" in readme

@@ -39,7 +39,7 @@ VALID_ANSWERS = {
 
 def load_hook(name: str, tmp_path: Path, **answers: Any) -> ModuleType:
     """Render hooks/<name>.py with these answers and import it (its main() does not run)."""
-    context = {"cookiecutter": {**VALID_ANSWERS, **answers}}
+    context = {"cookiecutter": {**VALID_ANSWERS, "_extensions": COOKIECUTTER_JSON["_extensions"], **answers}}
     source = StrictEnvironment(context=context).from_string((HOOKS_DIR / f"{name}.py").read_text()).render(**context)
     path = tmp_path / f"{name}.py"
     path.write_text(source, encoding="utf-8")
@@ -312,14 +312,3 @@ def test_hooks_import_only_the_standard_library_and_yaml(name: str) -> None:
     } | {node.module.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
 
     assert imported - set(sys.stdlib_module_names) - {"__future__", "yaml"} == set()
-
-
-def test_the_port_refused_with_metrics_is_the_metrics_default(tmp_path: Path) -> None:
-    """port=9000 metrics=yes used to bake, then `make run` exited 2 (issue 26, item 10): the hook refuses
-    the metrics' default port, which must stay the one the generated settings use."""
-    hook = load_hook("pre_gen_project", tmp_path)
-    settings = TEMPLATE_DIR / "{{cookiecutter.project_slug}}" / "src" / "{{cookiecutter.package_name}}" / "settings.py"
-
-    assert f"metrics_port: int = Field(default={hook.METRICS_PORT}," in settings.read_text(encoding="utf-8")
-    assert hook.check_metrics_fits({"metrics": "yes", "port": hook.METRICS_PORT})
-    assert hook.check_metrics_fits({"metrics": "no", "port": hook.METRICS_PORT}) is None

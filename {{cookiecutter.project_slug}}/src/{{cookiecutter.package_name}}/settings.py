@@ -29,7 +29,7 @@ class Settings(BaseSettings):
     web_concurrency: int = Field(default=1, ge=1, le=256, validation_alias="WEB_CONCURRENCY")
 {%- if cookiecutter.metrics == "yes" %}
     # Port of the Prometheus metrics, on HOST like the service (serving/metrics.py); 0 turns them off.
-    metrics_port: int = Field(default=9000, ge=0, le=65535)
+    metrics_port: int = Field(default={{ metrics_port }}, ge=0, le=65535)
 {%- endif %}
     forwarded_allow_ips: str = Field(default="127.0.0.1,::1", validation_alias="FORWARDED_ALLOW_IPS")
     root_path: str = Field(default="", pattern=r"^(/[^/]+)*$", validation_alias="ROOT_PATH")  # a proxy's path prefix
