@@ -539,7 +539,11 @@ def test_failed_startup_logs_a_readable_traceback(failed_startup: FailedStart) -
 
 
 @pytest.mark.slow
-def test_failed_startup_exits_non_zero(failed_startup: FailedStart) -> None:
+def test_failed_startup_exits_non_zero(failed_startup: FailedStart, request: pytest.FixtureRequest) -> None:
+    if request.node.callspec.id == "uvicorn-2-workers":  # measured: Uvicorn's supervisor then exits 0
+        request.applymarker(
+            pytest.mark.xfail(reason="Uvicorn's supervisor exits 0 after a failed lifespan", strict=True)
+        )
     assert failed_startup.exited, failed_startup.log[-2000:]
     assert failed_startup.server_exit_code not in (0, None), failed_startup.log[-2000:]
 

@@ -46,9 +46,9 @@ def test_server_access_log_and_header_are_off(settings: Settings) -> None:
 
 
 def test_every_option_is_one_uvicorn_run_takes(settings: Settings) -> None:
-    import inspect  # noqa: PLC0415
+    import inspect
 
-    import uvicorn  # noqa: PLC0415
+    import uvicorn
 
     assert set(server.uvicorn_options(settings)) <= set(inspect.signature(uvicorn.run).parameters)
 
