@@ -9,6 +9,7 @@ import shlex
 from collections.abc import Callable
 
 import pytest
+import yaml
 
 from tests.conftest import COMBINATIONS, HOST_PYTHON, PACKAGINGS, SERVERS, bake_project
 
@@ -158,8 +159,6 @@ def test_readme_promises_the_default_log_format(tmp_path_factory: pytest.TempPat
 
 def test_compose_restarts_are_bounded_and_the_readme_says_why(tmp_path_factory: pytest.TempPathFactory) -> None:
     """Issue 26 item 11, in the fast tier: a bad setting is no silent restart loop."""
-    import yaml
-
     project = bake_project(tmp_path_factory.mktemp("compose"), python_version=HOST_PYTHON, packaging="docker")
     app = yaml.safe_load((project / "compose.yaml").read_text())["services"]["app"]
     readme = (project / "README.md").read_text()
