@@ -79,7 +79,7 @@ def tool(name: str) -> str | None:
 class DockerProject:
     path: Path
     package: str
-    image: str  # the tag compose.yaml names; the tests build under it
+    image: str  # the name and tag compose.yaml gives the app; the tests build under it
     server: str = ""
     edge_image: str = ""  # nginx:TAG, as compose.yaml names it
     lock: subprocess.CompletedProcess[str] | None = None  # `make lock`, on a PATH without uv or Python
@@ -137,7 +137,8 @@ def baked(tmp_path_factory: pytest.TempPathFactory, server: str) -> DockerProjec
     add_slow_route(project)
     add_whoami_route(project)
     compose = yaml.safe_load((project / "compose.yaml").read_text())
-    image = compose["services"]["app"]["image"]
+    # As compose reads it with no IMAGE_TAG set (the tests run compose without `make up`).
+    image = compose["services"]["app"]["image"].replace("${IMAGE_TAG:-latest}", "latest")
     edge_image = compose["services"]["edge"]["image"]
     return DockerProject(project, package_name(project), image, server=server, edge_image=edge_image)
 
@@ -699,7 +700,7 @@ def bring_up(
             APP_ADDRESS=str(hosts[2]),
             APP_2_ADDRESS=str(hosts[3]),
         )
-        name = f"{project.image.split(':')[0]}-{suffix}"
+        name = f"{project.path.name}-{suffix}"
         command = [compose_cli, "--project-name", name, *(arg for path in files for arg in ("--file", str(path)))]
         compose = Compose(command, env, project.path)
         made.append(compose)
@@ -932,7 +933,7 @@ def bad_setting(
     override.write_text(BAD_SETTING)
     subnet = free_subnet()
     env = project_env(EDGE_SUBNET=str(subnet), APP_ADDRESS=str(list(subnet.hosts())[2]))
-    name = f"{project.image.split(':')[0]}-bad"
+    name = f"{project.path.name}-bad"
     command = [
         compose_cli,
         "--project-name",

@@ -14,7 +14,7 @@ from tests.conftest import HOST_PYTHON, bake_project, project_env, run
 pytestmark = pytest.mark.install
 
 # A router as the docs' tutorial writes one: no return annotations, a lazy import in a function.
-DOCS_ROUTER = '''from fastapi import APIRouter, HTTPException
+DOCS_ROUTER = """from fastapi import APIRouter, HTTPException
 
 router = APIRouter(prefix="/users", tags=["users"])
 
@@ -37,7 +37,7 @@ def slugify(name: str):
     import re
 
     return re.sub(r"[^a-z0-9]+", "-", name.lower())
-'''
+"""
 
 
 def lint(project: Path, tools: Path) -> list[tuple[int, str]]:
@@ -65,6 +65,6 @@ def test_serving_stays_strict(installed_project: Callable[..., Path], tmp_path: 
     package = next(path for path in (project / "src").iterdir() if path.is_dir())
     (package / "serving" / "extra.py").write_text(DOCS_ROUTER, encoding="utf-8")
 
-    (ruff, ruff_out), (mypy, mypy_out) = lint(project, tools)
+    (_, ruff_out), (_, mypy_out) = lint(project, tools)
     assert "PLC0415" in ruff_out
     assert "missing a return type annotation" in mypy_out
