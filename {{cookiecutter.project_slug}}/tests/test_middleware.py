@@ -127,16 +127,21 @@ def test_any_host_is_served_by_default(client: TestClient) -> None:
     assert client.get("/", headers={"Host": "whatever.example"}).status_code == 200
 
 
-def test_host_not_allowed_is_400() -> None:
-    client = client_for(allowed_hosts=("api.example.com",))
+@pytest.mark.parametrize("host", ["evil.example", "api.example.com.evil.example", "example.com", "[::1]:8000", ""])
+def test_host_not_allowed_is_400_in_json(host: str) -> None:
+    client = client_for(allowed_hosts=("api.example.com", "*.example.com"))
 
-    assert client.get("/", headers={"Host": "evil.example"}).status_code == 400
+    response = client.get("/", headers={"Host": host})
+
+    assert response.status_code == 400
+    assert response.json() == {"detail": "Invalid host header"}
 
 
-def test_allowed_host_is_served() -> None:
-    client = client_for(allowed_hosts=("api.example.com",))
+@pytest.mark.parametrize("host", ["api.example.com", "API.Example.com:8000", "eu.example.com", "[::1]"])
+def test_allowed_host_is_served(host: str) -> None:
+    client = client_for(allowed_hosts=("api.example.com", "*.example.com", "[::1]"))
 
-    assert client.get("/", headers={"Host": "api.example.com"}).status_code == 200
+    assert client.get("/", headers={"Host": host}).status_code == 200
 
 
 def test_probes_answer_any_host() -> None:
@@ -166,7 +171,7 @@ async def starts_while_held(paths: list[str], *, held: int, limit: int, uploads:
         await PlainTextResponse("ok")(scope, receive, send)
 
     limited = InFlightLimitMiddleware(app, limit=limit) if limit else app
-    middleware = RequestContextMiddleware(limited, access_log=False, tracing=False, debug=False)
+    middleware = RequestContextMiddleware(limited, access_log=False, tracing=False)
 
     async def start_of(path: str) -> Message:
         upload = path == "/upload"  # an upload's body never ends
@@ -292,6 +297,13 @@ def test_unhandled_error_is_a_plain_500() -> None:
     assert response.json() == {"detail": "Internal Server Error"}
 
 
+def test_debug_shows_the_traceback_in_development() -> None:
+    response = failing_client(debug=True).get("/boom")
+
+    assert response.status_code == 500
+    assert "RuntimeError" in response.text  # Starlette's debug page
+
+
 def test_the_500_carries_the_request_id() -> None:
     response = failing_client().get("/boom", headers={"X-Request-ID": "req-500"})
 
@@ -338,7 +350,7 @@ def span_attributes(tracing: bool) -> object:
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
-    middleware = RequestContextMiddleware(PlainTextResponse("ok"), access_log=True, tracing=tracing, debug=False)
+    middleware = RequestContextMiddleware(PlainTextResponse("ok"), access_log=True, tracing=tracing)
 
     async def traced(scope: Scope, receive: Receive, send: Send) -> None:
         with provider.get_tracer("test").start_as_current_span("request"):

@@ -5,13 +5,8 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.telemetry import TelemetryConfig
 from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 
-from {{ cookiecutter.package_name }} import __version__
+from {{ cookiecutter.package_name }} import __version__, middleware
 from {{ cookiecutter.package_name }}.lifespan import lifespan
-from {{ cookiecutter.package_name }}.middleware import (
-    HostCheckMiddleware,
-    InFlightLimitMiddleware,
-    RequestContextMiddleware,
-)
 from {{ cookiecutter.package_name }}.routers import health, root
 {%- if cookiecutter.metrics == "yes" %}
 from {{ cookiecutter.package_name }}.serving.metrics import MetricsMiddleware
@@ -50,12 +45,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_headers=["*"],
         )
     if "*" not in settings.allowed_hosts:
-        app.add_middleware(HostCheckMiddleware, allowed_hosts=list(settings.allowed_hosts), www_redirect=False)
+        app.add_middleware(middleware.HostCheckMiddleware, allowed_hosts=settings.allowed_hosts)
     if settings.limit_concurrency:
-        app.add_middleware(InFlightLimitMiddleware, limit=settings.limit_concurrency)
-    app.add_middleware(
-        RequestContextMiddleware, access_log=settings.access_log, tracing=settings.telemetry, debug=settings.debug
-    )
+        app.add_middleware(middleware.InFlightLimitMiddleware, limit=settings.limit_concurrency)
+    app.add_middleware(middleware.RequestContextMiddleware, access_log=settings.access_log, tracing=settings.telemetry)
 {%- if cookiecutter.metrics == "yes" %}
     if settings.metrics_port:  # outermost: every answer counts, those of the middleware above included
         app.add_middleware(MetricsMiddleware)

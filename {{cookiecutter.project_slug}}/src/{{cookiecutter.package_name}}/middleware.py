@@ -7,7 +7,7 @@ import time
 from collections.abc import Iterable
 
 from opentelemetry import trace
-from starlette.middleware.trustedhost import TrustedHostMiddleware
+from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -30,8 +30,8 @@ ACCESS_FORMAT = '%s "%s %s HTTP/%s" %d %.1fms'  # client "METHOD target HTTP/ver
 class RequestContextMiddleware:
     """Request id and security headers on every response, an unhandled error's 500 included; the access line."""
 
-    def __init__(self, app: ASGIApp, *, access_log: bool, tracing: bool, debug: bool) -> None:
-        self.app, self.access_log, self.tracing, self.debug = app, access_log, tracing, debug  # debug: re-raise
+    def __init__(self, app: ASGIApp, *, access_log: bool, tracing: bool) -> None:
+        self.app, self.access_log, self.tracing = app, access_log, tracing
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -56,7 +56,7 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send_with_headers)
         except Exception:
             logger.exception("Unhandled error in %s %s", scope["method"], scope["path"])
-            if status or self.debug:
+            if status or scope["app"].debug:  # debug: Starlette's error page, with the traceback
                 raise
             # A fixed body: never the exception or a traceback (the log has those).
             await JSONResponse({"detail": "Internal Server Error"}, 500)(scope, receive, send_with_headers)
@@ -123,11 +123,16 @@ class InFlightLimitMiddleware:
             self.in_flight -= counted
 
 
-class HostCheckMiddleware(TrustedHostMiddleware):
-    """Starlette's TrustedHostMiddleware (400 for a Host not allowed), except on the probe paths."""
+class HostCheckMiddleware:
+    """400, in JSON, for a Host not in `allowed_hosts` ("*.example.com": its subdomains), but on the probe paths."""
+
+    def __init__(self, app: ASGIApp, *, allowed_hosts: tuple[str, ...]) -> None:
+        self.app, self.hosts, self.suffixes = app, allowed_hosts, tuple(h[1:] for h in allowed_hosts if h[:2] == "*.")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] in {"http", "websocket"} and scope["path"] in PROBE_PATHS:
-            await self.app(scope, receive, send)
-        else:
-            await super().__call__(scope, receive, send)
+        if scope["type"] in {"http", "websocket"} and scope["path"] not in PROBE_PATHS:
+            host = re.sub(r":\d*\Z", "", Headers(scope=scope).get("host", "").lower())  # "[::1]:80" -> "[::1]"
+            if host not in self.hosts and not host.endswith(self.suffixes):
+                await JSONResponse({"detail": "Invalid host header"}, 400)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
