@@ -33,6 +33,7 @@ VALID_ANSWERS = {
     "port": "8000",
     "kubernetes": "no",
     "metrics": "no",
+    "sentry": "no",
     "cruft_check": "no",
 }
 
