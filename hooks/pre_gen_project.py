@@ -30,8 +30,8 @@ DEPENDENCY_IMPORT_NAMES = frozenset(
         "annotated_types", "anyio", "click", "dotenv", "email_validator", "fastapi", "gunicorn",
         "h11", "httpcore", "httpcore2", "httptools", "httpx", "httpx2", "hypothesis", "idna", "mypy",
         "opentelemetry", "packaging", "prometheus_client", "pydantic", "pydantic_core",
-        "pydantic_settings", "pytest", "requests", "ruff",
-        "schemathesis", "sniffio", "starlette", "typing_extensions", "typing_inspection", "urllib3",
+        "pydantic_settings", "pytest", "requests", "ruff", "schemathesis", "sentry_sdk",
+        "sniffio", "starlette", "typing_extensions", "typing_inspection", "urllib3",
         "uvicorn", "uvicorn_worker", "uvloop", "watchfiles", "websockets", "werkzeug", "yaml",
     }
 )  # fmt: skip
@@ -40,7 +40,8 @@ DEPENDENCY_IMPORT_NAMES = frozenset(
 DEPENDENCY_DISTRIBUTION_NAMES = frozenset(
     {
         "fastapi", "gunicorn", "hatchling", "httpx2", "mypy", "prometheus-client", "pydantic",
-        "pydantic-settings", "pytest", "ruff", "schemathesis", "starlette", "uvicorn", "uvicorn-worker",
+        "pydantic-settings", "pytest", "ruff", "schemathesis", "sentry-sdk", "starlette", "uvicorn",
+        "uvicorn-worker",
     }
 )  # fmt: skip
 # Names Windows refuses for a file or folder, whatever the extension.
@@ -214,6 +215,7 @@ CHECKS = {
     "port": check_port,
     "kubernetes": check_yes_no,
     "metrics": check_yes_no,
+    "sentry": check_yes_no,
     "cruft_check": check_yes_no,
 }
 # Rules between answers: field -> check of all the answers (run when the field itself is valid).

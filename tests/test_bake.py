@@ -1,4 +1,4 @@
-"""Baking: the exact file set per server x packaging (and with kubernetes, metrics), read from the
+"""Baking: the exact file set per server x packaging (and with kubernetes, metrics, sentry), read from the
 template's `_variants/` tree; no template leftovers; awkward answers that still parse."""
 
 from __future__ import annotations
@@ -124,6 +124,39 @@ def test_metrics_yes_adds_exactly_the_metrics_files(
     assert (result.project_path / f"src/{result.context['package_name']}/serving/metrics.py").is_file()
 
 
+@pytest.mark.parametrize(("server", "packaging"), COMBINATION_PARAMS)
+def test_sentry_yes_adds_exactly_the_error_tracking_files(
+    cookies: Any, monkeypatch: pytest.MonkeyPatch, server: str, packaging: str
+) -> None:
+    result = bake(cookies, monkeypatch, server=server, packaging=packaging, sentry="yes")
+
+    assert_exact_files(result)
+    assert (result.project_path / f"src/{result.context['package_name']}/error_tracking.py").is_file()
+
+
+def sentry_traces(project: Path) -> dict[str, bool]:
+    """Where sentry=yes writes itself into the common files."""
+    pyproject = tomllib.loads((project / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    return {
+        "dependency": any(requirement.startswith("sentry-sdk") for requirement in pyproject["dependencies"]),
+        "setting": "SENTRY_DSN" in dotenv_values(project / ".env.example"),
+        "readme": "SENTRY_DSN" in (project / "README.md").read_text(encoding="utf-8"),
+        "app": "init_error_tracking" in next(project.glob("src/*/main.py")).read_text(encoding="utf-8"),
+    }
+
+
+@pytest.mark.parametrize("sentry", ["no", "yes"])
+def test_sentry_answer_decides_its_dependency_setting_and_docs(
+    cookies: Any, monkeypatch: pytest.MonkeyPatch, sentry: str
+) -> None:
+    result = bake(cookies, monkeypatch, **({} if sentry == "no" else {"sentry": "yes"}))  # no: the default
+
+    assert result.exit_code == 0, result.exception
+    assert sentry_traces(result.project_path) == dict.fromkeys(
+        ("dependency", "setting", "readme", "app"), sentry == "yes"
+    )
+
+
 @pytest.mark.parametrize("server", DOCKER_SERVERS)
 def test_kubernetes_with_metrics_adds_the_servicemonitor_component(
     cookies: Any, monkeypatch: pytest.MonkeyPatch, server: str
@@ -151,6 +184,7 @@ def test_each_answer_brings_its_own_files_and_not_the_others(
         "edge": f"deploy/nginx/{slug}.conf" in files,
         "manifests": any(name.startswith("deploy/kubernetes/") for name in files),
         "metrics": f"src/{package}/serving/metrics.py" in files,
+        "sentry": f"src/{package}/error_tracking.py" in files,
     }
 
     assert marks == {
@@ -162,6 +196,7 @@ def test_each_answer_brings_its_own_files_and_not_the_others(
         "edge": True,
         "manifests": False,
         "metrics": False,
+        "sentry": False,
     }
 
 
@@ -198,7 +233,8 @@ def test_no_template_markers_are_left(
     cookies: Any, monkeypatch: pytest.MonkeyPatch, server: str, packaging: str, metrics: str
 ) -> None:
     kubernetes = "yes" if packaging == "docker" else "no"
-    result = bake(cookies, monkeypatch, server=server, packaging=packaging, metrics=metrics, kubernetes=kubernetes)
+    answers = {"metrics": metrics, "kubernetes": kubernetes, "sentry": metrics}  # sentry goes with metrics
+    result = bake(cookies, monkeypatch, server=server, packaging=packaging, **answers)
 
     assert result.exit_code == 0, result.exception
     leftovers = [
@@ -235,18 +271,18 @@ def default_app_name(project: Path, package: str) -> Any:
 
 
 # Between them, these two bakes hold every file of the template: each server, each packaging, Kubernetes
-# and metrics (test_two_bakes_hold_every_file checks it).
+# metrics and sentry (test_two_bakes_hold_every_file checks it).
 EVERY_FILE = [
     pytest.param({"server": SERVERS[0], "packaging": "host"}, id=f"{SERVERS[0]}-host"),
     pytest.param(
-        {"server": SERVERS[-1], "packaging": "docker", "kubernetes": "yes", "metrics": "yes"},
-        id=f"{SERVERS[-1]}-docker-kubernetes-metrics",
+        {"server": SERVERS[-1], "packaging": "docker", "kubernetes": "yes", "metrics": "yes", "sentry": "yes"},
+        id=f"{SERVERS[-1]}-docker-kubernetes-metrics-sentry",
     ),
 ]
 
 
 def test_two_bakes_hold_every_file() -> None:
-    answers = {"project_slug": "s", "package_name": "p", "kubernetes": "no", "metrics": "no"}
+    answers = {"project_slug": "s", "package_name": "p", "kubernetes": "no", "metrics": "no", "sentry": "no"}
     covered = {name for param in EVERY_FILE for name in expected_files({**answers, **param.values[0]})}
     variant_folders = [values for answer in VARIANTS_DIR.iterdir() for values in answer.iterdir()]
     every = {
@@ -330,7 +366,7 @@ def test_every_project_file_named_in_the_project_exists(
     cookies: Any, monkeypatch: pytest.MonkeyPatch, server: str, packaging: str
 ) -> None:
     """A comment or a doc pointing at a removed module (serving/protocol.py) misleads the reader."""
-    result = bake(cookies, monkeypatch, server=server, packaging=packaging, metrics="yes")
+    result = bake(cookies, monkeypatch, server=server, packaging=packaging, metrics="yes", sentry="yes")
     project = result.project_path
     package_dir = project / "src" / result.context["package_name"]
     missing = {

@@ -33,6 +33,12 @@ def test_make_test_passes(installed_project: Callable[..., Path], server: str, p
     assert_make("test", installed_project(server, packaging))
 
 
+@pytest.mark.parametrize("target", ["lint", "test"])
+def test_sentry_yes_passes_make(installed_project: Callable[..., Path], target: str) -> None:
+    """Error tracking's dependency installs; its module lints and its tests (no DSN, then a fake one) pass."""
+    assert_make(target, installed_project(variant="sentry", sentry="yes"))
+
+
 @pytest.mark.parametrize(("server", "packaging"), COMBINATION_PARAMS)
 def test_longest_names_still_lint(
     installed_project: Callable[..., Path], tmp_path: Path, server: str, packaging: str

@@ -33,6 +33,7 @@ VALID_ANSWERS = {
     "port": "8000",
     "kubernetes": "no",
     "metrics": "no",
+    "sentry": "no",
     "cruft_check": "no",
 }
 
@@ -85,6 +86,9 @@ def test_answers_reach_the_hook_as_data(tmp_path: Path) -> None:
         ("project_name", "  ", "empty"),
         ("description", "two\nlines", "one line"),
         ("kubernetes", "maybe", "one of"),
+        ("sentry", "maybe", "one of"),
+        ("package_name", "sentry_sdk", "dependency"),
+        ("project_slug", "sentry-sdk", "dependency"),
     ],
 )
 def test_each_error_is_one_line_naming_field_and_rule(

@@ -17,6 +17,7 @@ DEFAULT_COMBINATION = (SERVERS[0], PACKAGINGS[0])
 DEFAULT_BUDGET = 500  # the default answers
 OTHER_BUDGET = 560  # every other server x packaging
 METRICS_EXTRA = 200  # what metrics=yes may add to its combination
+SENTRY_EXTRA = 40  # what sentry=yes may add
 COMBINATION_PARAMS = [pytest.param(server, packaging, id=f"{server}-{packaging}") for server, packaging in COMBINATIONS]
 APP_CODE = ("main.py", "settings.py", "lifespan.py", "middleware.py", "routers")
 # Names the Python docs document as public although they start with "_": namedtuple's API, os._exit.
@@ -85,6 +86,14 @@ def test_metrics_add_at_most_their_budget(bake: Callable[..., Path], server: str
     with_metrics = source_lines(package_dir(bake(server, packaging, metrics="yes")))
 
     assert 0 < with_metrics - without <= METRICS_EXTRA, f"metrics=yes adds {with_metrics - without} lines"
+
+
+@pytest.mark.parametrize(("server", "packaging"), COMBINATION_PARAMS)
+def test_sentry_adds_at_most_its_budget(bake: Callable[..., Path], server: str, packaging: str) -> None:
+    without = source_lines(package_dir(bake(server, packaging)))
+    with_sentry = source_lines(package_dir(bake(server, packaging, sentry="yes")))
+
+    assert 0 < with_sentry - without <= SENTRY_EXTRA, f"sentry=yes adds {with_sentry - without} lines"
 
 
 # --- public APIs only ----------------------------------------------------------------------------------
@@ -188,7 +197,7 @@ def test_the_private_name_walk_lets_the_projects_own_names_pass(tmp_path: Path) 
 def test_generated_code_uses_no_dependencys_private_name(
     bake: Callable[..., Path], server: str, packaging: str, metrics: str
 ) -> None:
-    project = bake(server, packaging, metrics=metrics)
+    project = bake(server, packaging, metrics=metrics, sentry=metrics)  # sentry goes with metrics
     files = sorted([*(project / "src").rglob("*.py"), *(project / "tests").rglob("*.py")])
 
     assert private_uses(files, package_dir(project).name) == []
@@ -199,7 +208,7 @@ def test_generated_code_uses_no_dependencys_private_name(
 def test_generated_code_names_no_known_server_internal(
     bake: Callable[..., Path], server: str, packaging: str, metrics: str
 ) -> None:
-    project = bake(server, packaging, metrics=metrics)
+    project = bake(server, packaging, metrics=metrics, sentry=metrics)  # sentry goes with metrics
     found = [
         f"{path.relative_to(project)}:{number}: {match.group()}"
         for path in sorted([*(project / "src").rglob("*.py"), *(project / "tests").rglob("*.py")])

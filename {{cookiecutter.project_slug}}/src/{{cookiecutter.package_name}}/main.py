@@ -6,6 +6,9 @@ from fastapi.telemetry import TelemetryConfig
 from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 
 from {{ cookiecutter.package_name }} import __version__, middleware
+{%- if cookiecutter.sentry == "yes" %}
+from {{ cookiecutter.package_name }}.error_tracking import init_error_tracking
+{%- endif %}
 from {{ cookiecutter.package_name }}.lifespan import lifespan
 from {{ cookiecutter.package_name }}.routers import health, root
 {%- if cookiecutter.metrics == "yes" %}
@@ -19,6 +22,9 @@ TELEMETRY_OFF: TelemetryConfig = {"tracing": False, "metrics": False, "logs": Fa
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+{%- if cookiecutter.sentry == "yes" %}
+    init_error_tracking(settings)  # before the app is built, as Sentry's FastAPI guide does
+{%- endif %}
     app = FastAPI(
         title=settings.app_name,
         description={{ cookiecutter.description | py_str }},

@@ -5,7 +5,7 @@ import sys
 from functools import lru_cache
 from typing import Annotated, Literal
 
-from pydantic import Field, ValidationError, ValidationInfo, field_validator
+from pydantic import Field, {% if cookiecutter.sentry == "yes" %}SecretStr, {% endif %}ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 ENV_PREFIX = "{{ cookiecutter.package_name | upper }}_"
@@ -24,6 +24,11 @@ class Settings(BaseSettings):
     log_format: Literal["text", "json"] = "text"
     access_log: bool = True
     telemetry: bool = False
+{%- if cookiecutter.sentry == "yes" %}
+    # Sentry's error tracking, on when set (error_tracking.py); a secret, never logged nor printed.
+    sentry_dsn: SecretStr | None = Field(default=None, validation_alias="SENTRY_DSN")
+    sentry_traces_sample_rate: float = Field(default=0.0, ge=0.0, le=1.0)  # 0: errors only, no traces
+{%- endif %}
     host: str = Field(default="127.0.0.1", validation_alias="HOST")
     port: int = Field(default={{ cookiecutter.port }}, ge=1, le=65535, validation_alias="PORT")
     web_concurrency: int = Field(default=1, ge=1, le=256, validation_alias="WEB_CONCURRENCY")
