@@ -31,7 +31,6 @@ from {{ cookiecutter.package_name }}.serving.logging_config import logging_confi
 from {{ cookiecutter.package_name }}.settings import Settings, load_settings_or_exit
 
 APP = "{{ cookiecutter.package_name }}.main:app"
-logger = logging.getLogger("{{ cookiecutter.package_name }}.serving")
 
 
 def granian_options(settings: Settings) -> dict[str, Any]:
@@ -74,33 +73,27 @@ def stop_the_server(failed: Event | None) -> None:
 def watch_the_start(app: ASGIApp, failed: Event | None) -> ASGIApp:
     """The app, whose lifespan start-up failure stops the server (Granian's worker alone would exit 1)."""
 
-    def lifespan_send(send: Send) -> Send:
-        async def watched(message: Message) -> None:
+    def watched_app(scope: Scope, receive: Receive, send: Send) -> Any:
+        async def watched_send(message: Message) -> None:
             if message["type"] == "lifespan.startup.failed":
                 stop_the_server(failed)
             await send(message)
 
-        return watched
-
-    def watched_app(scope: Scope, receive: Receive, send: Send) -> Any:
-        return app(scope, receive, lifespan_send(send) if scope["type"] == "lifespan" else send)
+        return app(scope, receive, watched_send if scope["type"] == "lifespan" else send)
 
     return watched_app
 
 
-def load_app(settings: Settings, failed: Event | None, target: str) -> Callable[..., Any]:
+def load_app(settings: Settings, failed: Event | None, target: str) -> Any:
     """Granian's `target_loader`, in each worker: the app behind the trusted proxies' forwarded headers."""
     module, name = target.split(":")
     try:
         app = getattr(importlib.import_module(module), name)
     except Exception:
-        logger.exception("the app failed to import")
+        logging.getLogger(__name__).exception("the app failed to import")
         stop_the_server(failed)
         raise SystemExit(3) from None
-    proxied: Callable[..., Any] = wrap_asgi_with_proxy_headers(
-        watch_the_start(app, failed), trusted_hosts=settings.forwarded_allow_ips
-    )
-    return proxied
+    return wrap_asgi_with_proxy_headers(watch_the_start(app, failed), trusted_hosts=settings.forwarded_allow_ips)
 
 
 def main() -> None:
