@@ -126,6 +126,16 @@ def test_a_failed_lifespan_start_stops_the_server(settings: Settings, signals_se
     assert (failed.is_set(), signals_sent) == (True, [(os.getppid(), signal.SIGTERM)])
 
 
+def test_a_worker_stops_on_sigterm_while_it_loads_the_app(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A forked worker inherits Granian's main-process handler, which would only note the stop: lost.
+    monkeypatch.setattr(signal, "signal", lambda signum, handler: handlers.append((signum, handler)))
+    handlers: list[tuple[int, object]] = []
+
+    server.load_app(settings, None, ECHO)
+
+    assert handlers == [(signal.SIGTERM, signal.SIG_DFL)]
+
+
 def test_a_taken_port_is_one_line_and_exit_code_3(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

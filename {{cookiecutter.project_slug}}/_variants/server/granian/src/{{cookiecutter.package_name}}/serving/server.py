@@ -86,6 +86,7 @@ def watch_the_start(app: ASGIApp, failed: Event | None) -> ASGIApp:
 
 def load_app(settings: Settings, failed: Event | None, target: str) -> Any:
     """Granian's `target_loader`, in each worker: the app behind the trusted proxies' forwarded headers."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the main process's handler: a stop while importing stops it
     module, name = target.split(":")
     try:
         app = getattr(importlib.import_module(module), name)
