@@ -41,8 +41,8 @@ def granian_options(settings: Settings) -> dict[str, Any]:
         "workers": settings.web_concurrency,  # always worker processes, even one, under Granian's main process
         "respawn_failed_workers": True,  # Granian's default: stop serving when a worker dies
         "workers_kill_timeout": settings.graceful_timeout,  # Granian's default: wait forever
-        # Headers within 10 s and 64 KiB (Granian's defaults: 30 s and 400 KiB); the edge's are stricter.
-        "http1_settings": HTTP1Settings(header_read_timeout=10_000, max_buffer_size=65_536),
+        # The header read timeout also closes idle keep-alive connections (measured): outlast a balancer's.
+        "http1_settings": HTTP1Settings(header_read_timeout=settings.keep_alive_timeout * 1000, max_buffer_size=65_536),
         # Requests handed to the app at once per worker (Granian queues the rest): above the app's own
         # in-flight limit, which answers 503 first, with room for the probes it lets through.
         "backpressure": settings.limit_concurrency + 64 if settings.limit_concurrency else None,
