@@ -742,6 +742,12 @@ WORKER_ENDED = re.compile(
 )
 
 
+# Granian's workers each listen on a socket of their own (SO_REUSEPORT): a connection wrk reopens at
+# once can still land in the killed worker's accept queue and be reset too (measured with -c8: 0-11
+# failed, 3-5 run by hand; net.ipv4.tcp_migrate_req=1 would hand them to a live worker).
+LOST_PER_CONNECTION = {"granian": 2}
+
+
 @dataclass
 class LoadFault:
     """wrk's figures for one fault, and how many workers ended while it ran."""
@@ -791,8 +797,11 @@ def test_wrk_meets_no_error_status_and_no_refusal(load_faults: dict[str, LoadFau
 
 @pytest.mark.slow
 @pytest.mark.load
-def test_wrk_loses_requests_only_on_connections_of_a_killed_worker(load_faults: dict[str, LoadFault]) -> None:
+def test_wrk_loses_requests_only_on_connections_of_a_killed_worker(
+    load_faults: dict[str, LoadFault], request: pytest.FixtureRequest
+) -> None:
     # A killed worker cannot drain: at most the one request in flight on each of its connections.
     fault = load_faults["kill"]
+    allowed = WRK_CONNECTIONS * fault.workers_ended * LOST_PER_CONNECTION.get(request.node.callspec.id, 1)
 
-    assert fault.wrk.failed <= WRK_CONNECTIONS * fault.workers_ended, fault.wrk.output
+    assert fault.wrk.failed <= allowed, fault.wrk.output
