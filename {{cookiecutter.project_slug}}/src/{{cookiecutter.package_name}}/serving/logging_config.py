@@ -1,5 +1,4 @@
-"""One logging setup for app and server (Uvicorn's `log_config`, Gunicorn's `logconfig_dict`, Granian's
-`log_dictconfig`): text or JSON lines."""
+"""One logging setup for app and server (Uvicorn's log_config, Gunicorn's logconfig_dict, Granian's log_dictconfig)."""
 
 import json
 import logging
