@@ -46,8 +46,9 @@ def test_headers_are_bounded_in_size(settings: Settings) -> None:
     assert server.granian_options(settings)["http1_settings"].max_buffer_size == 65_536
 
 
-def test_backpressure_leaves_the_apps_in_flight_limit_to_answer_503(settings: Settings) -> None:
-    assert server.granian_options(settings)["backpressure"] > settings.limit_concurrency
+def test_idle_connections_cannot_stop_the_service(settings: Settings) -> None:
+    # Granian's backpressure counts open connections, idle ones too; the app's own limit counts requests.
+    assert server.granian_options(settings)["backpressure"] >= 10 * settings.limit_concurrency
 
 
 def test_root_path_is_the_servers_own_variable(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -43,9 +43,9 @@ def granian_options(settings: Settings) -> dict[str, Any]:
         "workers_kill_timeout": settings.graceful_timeout,  # Granian's default: wait forever
         # The header read timeout also closes idle keep-alive connections (measured): outlast a balancer's.
         "http1_settings": HTTP1Settings(header_read_timeout=settings.keep_alive_timeout * 1000, max_buffer_size=65_536),
-        # Requests handed to the app at once per worker (Granian queues the rest): above the app's own
-        # in-flight limit, which answers 503 first, with room for the probes it lets through.
-        "backpressure": settings.limit_concurrency + 64 if settings.limit_concurrency else None,
+        # Open connections per worker, idle ones too, past which Granian stops accepting (its default, 1024,
+        # lets idle sockets stop the service): the systemd unit's LimitNOFILE. Requests: the app's limit.
+        "backpressure": 65_536 // settings.web_concurrency,
         "url_path_prefix": settings.root_path or None,  # a proxy's path prefix, the server's to set (FastAPI's docs)
         "log_dictconfig": logging_config(settings),
         "log_level": LogLevels(settings.log_level),
