@@ -1,4 +1,4 @@
-"""One logging setup for app and server (Uvicorn's log_config, Gunicorn's logconfig_dict, Granian's log_dictconfig)."""
+"""One logging setup for app and server (Uvicorn's `log_config`, Gunicorn's `logconfig_dict`): text or JSON lines."""
 
 import json
 import logging
@@ -78,9 +78,6 @@ def logging_config(settings: Settings) -> dict[str, Any]:
 {%- if cookiecutter.server == "gunicorn" %}
             "gunicorn.error": {"handlers": ["stderr"], "level": level, "propagate": False},
             "gunicorn.access": {"handlers": [], "propagate": False},
-{%- elif cookiecutter.server == "granian" %}
-            "_granian": {"handlers": ["stderr"], "level": level, "propagate": False},  # Granian's logger's name
-            "granian.access": {"handlers": [], "propagate": False},
 {%- endif %}
         },
     }
