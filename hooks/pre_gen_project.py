@@ -27,7 +27,7 @@ METRICS_PORT = "{{ metrics_port }}"
 # would shadow it.
 DEPENDENCY_IMPORT_NAMES = frozenset(
     {
-        "annotated_types", "anyio", "click", "dotenv", "email_validator", "fastapi", "gunicorn",
+        "annotated_types", "anyio", "click", "dotenv", "email_validator", "fastapi", "granian", "gunicorn",
         "h11", "httpcore", "httpcore2", "httptools", "httpx", "httpx2", "hypothesis", "idna", "mypy",
         "opentelemetry", "packaging", "prometheus_client", "pydantic", "pydantic_core",
         "pydantic_settings", "pytest", "requests", "ruff", "schemathesis", "sentry_sdk",
@@ -39,7 +39,7 @@ DEPENDENCY_IMPORT_NAMES = frozenset(
 # names cannot depend on it (the installer sees the project depending on itself).
 DEPENDENCY_DISTRIBUTION_NAMES = frozenset(
     {
-        "fastapi", "gunicorn", "hatchling", "httpx2", "mypy", "prometheus-client", "pydantic",
+        "fastapi", "granian", "gunicorn", "hatchling", "httpx2", "mypy", "prometheus-client", "pydantic",
         "pydantic-settings", "pytest", "ruff", "schemathesis", "sentry-sdk", "starlette", "uvicorn",
         "uvicorn-worker",
     }

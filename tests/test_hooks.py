@@ -167,7 +167,7 @@ def test_each_variant_folder_names_answers_and_their_values(folder: Path) -> Non
 
 @pytest.mark.parametrize(
     ("answers", "values"),
-    [("runner", "uvicorn"), ("server", "granian"), ("kubernetes+metrics", "yes"), ("server", "uvicorn+host")],
+    [("runner", "uvicorn"), ("server", "hypercorn"), ("kubernetes+metrics", "yes"), ("server", "uvicorn+host")],
 )
 def test_a_misnamed_variant_folder_would_be_caught(answers: str, values: str) -> None:
     assert variant_folder_problem(VARIANTS_DIR / answers / values)

@@ -225,7 +225,7 @@ def test_generated_code_names_no_known_server_internal(
 @pytest.mark.parametrize(("server", "packaging"), COMBINATION_PARAMS)
 def test_app_code_imports_no_server(bake: Callable[..., Path], server: str, packaging: str) -> None:
     project = bake(server, packaging)
-    server_imports = re.compile(r"^\s*(?:from|import) (?:uvicorn|gunicorn|uvicorn_worker)\b", re.MULTILINE)
+    server_imports = re.compile(r"^\s*(?:from|import) (?:uvicorn|gunicorn|uvicorn_worker|granian)\b", re.MULTILINE)
 
     assert [path.name for path in app_code_files(project) if server_imports.search(path.read_text())] == []
 

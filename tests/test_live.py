@@ -66,7 +66,7 @@ AFTER_RELOAD_REQUESTS = 50
 WRK_CONNECTIONS = 8
 # What each server logs on SIGHUP with one process (Gunicorn: a reload; Uvicorn: nothing to reload).
 # Gunicorn logs the signal it handles; one Uvicorn process ignores SIGHUP (SIG_IGN), which it does not log.
-SIGHUP_HANDLED = {"gunicorn": "Handling signal: hup", "uvicorn": None}
+SIGHUP_HANDLED = {"gunicorn": "Handling signal: hup", "uvicorn": None, "granian": "HUP signal received"}
 # Process counts of the failure scenarios: one process, and a supervisor with two workers.
 WORKER_COUNTS = (1, 2)
 
@@ -426,7 +426,9 @@ def test_invalid_setting_is_named_on_one_line(invalid_setting: InvalidSetting) -
 
 @pytest.mark.slow
 def test_invalid_setting_starts_no_worker(invalid_setting: InvalidSetting) -> None:
-    assert not any(mark in invalid_setting.log for mark in ("Booting worker", "Started server process"))
+    marks = ("Booting worker", "Started server process", "Spawning worker")
+
+    assert not any(mark in invalid_setting.log for mark in marks)
 
 
 FAIL_ON_IMPORT = """
@@ -733,10 +735,17 @@ def test_supervisor_exits_0_after_faults(supervision: Supervision) -> None:
 # --- faults under load (wrk) ---------------------------------------------------------------------
 
 # How a worker's end shows in the log: killed or retired (Gunicorn), died or retired (Uvicorn's supervisor).
+# Granian names a worker by its index, not its pid: a worker of before the fault that is gone has ended.
 WORKER_ENDED = re.compile(
     r"Worker \(pid:(\d+)\) was sent SIG|Worker exiting \(pid: (\d+)\)|Child process \[(\d+)\] died"
     r"|Terminated child process \[(\d+)\]"
 )
+
+
+# Granian's workers each listen on a socket of their own (SO_REUSEPORT): a connection wrk reopens at
+# once can still land in the killed worker's accept queue and be reset too (measured with -c8: 0-11
+# failed, 3-5 run by hand; net.ipv4.tcp_migrate_req=1 would hand them to a live worker).
+LOST_PER_CONNECTION = {"granian": 2}
 
 
 @dataclass
@@ -748,10 +757,11 @@ class LoadFault:
 
 
 def fault_under_wrk(server: LiveServer, name: str, fault: Callable[[], None]) -> LoadFault:
-    log_before = len(server.log())
+    log_before, workers_before = len(server.log()), server.worker_pids()
     result = wrk_under_fault(f"http://127.0.0.1:{server.port}/", fault, connections=WRK_CONNECTIONS)
     server.wait_for_workers(2, timeout=90)
     ended = {pid for match in WORKER_ENDED.finditer(server.log()[log_before:]) for pid in match.groups() if pid}
+    ended |= {str(pid) for pid in workers_before - server.worker_pids()}
     figure(name, f"{result.summary()}; {len(ended)} workers ended meanwhile")
     return LoadFault(result, len(ended))
 
@@ -787,8 +797,11 @@ def test_wrk_meets_no_error_status_and_no_refusal(load_faults: dict[str, LoadFau
 
 @pytest.mark.slow
 @pytest.mark.load
-def test_wrk_loses_requests_only_on_connections_of_a_killed_worker(load_faults: dict[str, LoadFault]) -> None:
+def test_wrk_loses_requests_only_on_connections_of_a_killed_worker(
+    load_faults: dict[str, LoadFault], request: pytest.FixtureRequest
+) -> None:
     # A killed worker cannot drain: at most the one request in flight on each of its connections.
     fault = load_faults["kill"]
+    allowed = WRK_CONNECTIONS * fault.workers_ended * LOST_PER_CONNECTION.get(request.node.callspec.id, 1)
 
-    assert fault.wrk.failed <= WRK_CONNECTIONS * fault.workers_ended, fault.wrk.output
+    assert fault.wrk.failed <= allowed, fault.wrk.output

@@ -18,6 +18,7 @@ import json
 import os
 import re
 import signal
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -160,13 +161,17 @@ def scrape(port: int) -> str:
     return body.decode()
 
 
-def multiprocess_folder(pid: int) -> Path:
-    """The metrics folder the server gave a worker (the environment it started with, in /proc)."""
+def multiprocess_folder(pid: int, server_pid: int) -> Path:
+    """The metrics folder the server gave a worker: from the environment it started with, in /proc; a
+    forked worker (Granian's) has it in memory only: then the temporary folder holding the files of the
+    server process, which made it (its in-flight gauge's, written when it imported prometheus_client)."""
     environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
     values = [item.split(b"=", 1)[1] for item in environ if item.startswith(b"PROMETHEUS_MULTIPROC_DIR=")]
-    assert len(values) == 1, f"worker {pid} started without PROMETHEUS_MULTIPROC_DIR"
-    (value,) = values
-    return Path(value.decode())
+    if not values:
+        files = Path(tempfile.gettempdir()).glob(f"metrics-*/*_{server_pid}.db")
+        values = [str(path.parent).encode() for path in files]
+    assert len(set(values)) == 1, f"worker {pid} started without PROMETHEUS_MULTIPROC_DIR"
+    return Path(values[0].decode())
 
 
 def get_unmatched_paths(port: int, count: int, deadline: float) -> int:
@@ -238,7 +243,7 @@ def observed(
     try:
         server.wait_ready()
         workers = server.wait_for_workers(WORKERS)
-        folder = multiprocess_folder(min(workers))
+        folder = multiprocess_folder(min(workers), server.server_pid())
         seen.folder_during_run = folder.is_dir()
 
         for _ in range(REQUESTS):

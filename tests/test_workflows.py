@@ -48,7 +48,7 @@ ECOSYSTEMS = {
     "docker": {"uv", "github-actions", "pre-commit", "docker"},
 }
 # The servers' distributions: each release gets its own pull request (and CI run).
-SERVER_DISTRIBUTIONS = {"uvicorn", "gunicorn", "uvicorn-worker"}
+SERVER_DISTRIBUTIONS = {"uvicorn", "gunicorn", "uvicorn-worker", "granian"}
 # What each job may do: read the code; the release job also pushes the image.
 READ_ONLY = {"contents": "read"}
 RELEASE_PERMISSIONS = {"contents": "read", "packages": "write"}
@@ -176,13 +176,13 @@ def test_servers_update_alone(baked: dict[str, Path], variant: str) -> None:
         if update["package-ecosystem"] in {"pip", "uv"}
     ]
 
-    assert python["groups"]["python"]["exclude-patterns"] == ["uvicorn*", "gunicorn"]
+    assert python["groups"]["python"]["exclude-patterns"] == ["uvicorn*", "gunicorn", "granian"]
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_server_pins_admit_their_whole_major_series(baked: dict[str, Path], variant: str) -> None:
     """Public APIs only: a new minor release of a server installs without a template change
-    (`uvicorn>=0.55,<1`, `gunicorn>=27.0.1,<28`)."""
+    (`uvicorn>=0.55,<1`, `gunicorn>=27.0.1,<28`, `granian>=2.8.3,<3`)."""
     pyproject = tomllib.loads((baked[variant] / "pyproject.toml").read_text(encoding="utf-8"))
     requirements = [Requirement(text) for text in pyproject["project"]["dependencies"]]
     ceilings = {
@@ -191,7 +191,7 @@ def test_server_pins_admit_their_whole_major_series(baked: dict[str, Path], vari
         if requirement.name in SERVER_DISTRIBUTIONS
     }
 
-    assert "uvicorn" in ceilings
+    assert ("granian" if variant.startswith("granian") else "uvicorn") in ceilings
     assert {name: [len(v.split(".")) for v in versions] for name, versions in ceilings.items()} == {
         name: [1] for name in ceilings
     }

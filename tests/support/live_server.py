@@ -2,8 +2,9 @@
 
 The server is always started with the project's `make run` (never a copy of its command), in its own
 session so that nothing it starts can outlive a test. Its processes are found through /proc: make's
-child is the server; the server's children that announced "Started server process [pid]" in the log
-are its workers (which leaves out helpers such as multiprocessing's resource tracker).
+child is the server; the server's children that announced "Started server process [pid]" (Uvicorn)
+or "Spawning worker-N with PID: pid" (Granian) in the log are its workers (which leaves out helpers
+such as multiprocessing's resource tracker).
 
 `RequestStream` sends a steady, bounded stream of requests to 127.0.0.1 and counts what came back;
 `wrk_command`/`WrkResult` run wrk and read its report; `wrk_under_fault` skips the calling test
@@ -31,7 +32,7 @@ from pathlib import Path
 import pytest
 
 LOOPBACK = "127.0.0.1"
-WORKER_STARTED = re.compile(r"Started server process \[(\d+)\]")
+WORKER_STARTED = re.compile(r"Started server process \[(\d+)\]|Spawning worker-\d+ with PID: (\d+)")
 
 
 class ServerExited(AssertionError):
@@ -233,8 +234,8 @@ class LiveServer:
         return found[0]
 
     def worker_pids(self) -> set[int]:
-        """Live children of the server that announced a Uvicorn server in the log."""
-        announced = {int(pid) for pid in WORKER_STARTED.findall(self.log())}
+        """Live children of the server that announced themselves as workers in the log."""
+        announced = {int(pid) for match in WORKER_STARTED.findall(self.log()) for pid in match if pid}
         return {pid for pid in children(self.server_pid()) if pid in announced and is_running(pid)}
 
     def wait_for_workers(self, count: int, *, without: Collection[int] = (), timeout: float = 30.0) -> set[int]:

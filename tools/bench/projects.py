@@ -13,7 +13,7 @@ from tests.conftest import COMBINATIONS, HOST_PYTHON, PACKAGINGS, SERVERS, TEMPL
 from tools.bench.servers import Config, start
 
 VERSIONS_OF = ("fastapi", "starlette", "pydantic", "pydantic-core", "uvicorn", "uvloop", "httptools")
-VERSIONS_OF += ("gunicorn", "uvicorn-worker")
+VERSIONS_OF += ("gunicorn", "uvicorn-worker", "granian")
 
 
 def bake(out_dir: Path, server: str, packaging: str) -> tuple[Path, float]:
