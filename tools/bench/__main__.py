@@ -6,7 +6,8 @@
    access log, (b) the same with Uvicorn's own access log, and each server's service as shipped and
    with <PKG>_ACCESS_LOG=false; loads them with wrk in interleaved rounds (load.py).
 3. Counts callgrind instructions per GET / of each, one worker (instructions.py).
-4. Writes docs/benchmark.md and the README's benchmark block (report.py).
+4. Reads each server's resident memory after 100,000, 200,000 and 300,000 requests (memory.py).
+5. Writes docs/benchmark.md and the README's benchmark block (report.py).
 
 A benchmark, not a test: it asserts nothing and exits 0 whatever the figures. It connects to
 127.0.0.1 only, every load is bounded in time, and it ends every process it started. Needs wrk,
@@ -26,7 +27,7 @@ from pathlib import Path
 
 from tests.conftest import TEMPLATE_DIR
 from tests.support.live_server import WRK_MISSING, wrk_installed
-from tools.bench import instructions, load, projects, report
+from tools.bench import instructions, load, memory, projects, report
 from tools.bench.servers import configs, serving
 
 DOCS = TEMPLATE_DIR / "docs"
@@ -45,12 +46,16 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--bakes", type=int, default=3, help="bakes per combination, for the bake time (3)")
     parser.add_argument("--cold-starts", type=int, default=5, help="cold starts per server after the first (5)")
     parser.add_argument("--no-instructions", dest="instructions", action="store_false", help="skip callgrind")
-    parser.add_argument("--quick", action="store_true", help="1 round of 2 s, 1 bake, 1 cold start, no callgrind")
+    parser.add_argument("--block", type=int, default=100_000, help="requests per resident memory block (100,000)")
+    parser.add_argument("--no-memory", dest="memory", action="store_false", help="skip the resident memory blocks")
+    parser.add_argument(
+        "--quick", action="store_true", help="1 round of 2 s, 1 bake, 1 cold start, no callgrind, memory in 2,000s"
+    )
     parser.add_argument("--out", type=Path, help="where benchmark.md goes (docs/; --quick: a temporary folder)")
     args = parser.parse_args()
     if args.quick:
         args.rounds, args.duration, args.warmup, args.bakes, args.cold_starts = 1, 2, 1, 1, 1
-        args.instructions = False
+        args.instructions, args.block = False, 2_000
     args.instructions = args.instructions and shutil.which("valgrind") is not None
     args.workers = [int(value) for value in args.workers.split(",")]
     args.whole = not args.quick and args.out is None  # only a whole run replaces the published figures
@@ -95,6 +100,9 @@ def main() -> int:
                 count = instructions.per_request(config, served, logs)
                 results["instructions"][config.key] = count  # type: ignore[index]
                 log(f"callgrind: {config.label}: {count / 1000:.0f} k instructions per GET /")
+        results["memory"] = memory.measure(served, logs, args) if args.memory else {}
+        for key, readings in results["memory"].items():  # type: ignore[attr-defined]
+            log(f"memory: {key}: " + ", ".join(f"{kib / 1024:.1f} MiB" for kib in readings))
     results["load_after"] = report.load_average()
     results["minutes"] = (time.monotonic() - began) / 60
     args.out.mkdir(parents=True, exist_ok=True)
