@@ -102,7 +102,7 @@ def main() -> int:
                 log(f"callgrind: {config.label}: {count / 1000:.0f} k instructions per GET /")
         results["memory"] = memory.measure(served, logs, args) if args.memory else {}
         for key, readings in results["memory"].items():  # type: ignore[attr-defined]
-            log(f"memory: {key}: " + ", ".join(f"{kib / 1024:.1f} MiB" for kib in readings))
+            log(f"memory: {key}: " + ", ".join(f"{report.rss(reading) / 1024:.1f} MiB" for reading in readings))
     results["load_after"] = report.load_average()
     results["minutes"] = (time.monotonic() - began) / 60
     args.out.mkdir(parents=True, exist_ok=True)

@@ -103,12 +103,17 @@ def granian_targets(results: dict[str, Any]) -> list[tuple[str, str, str, bool]]
     rows.append(check(f"{label}: CPU µs/request", "≤", GRANIAN_CPU, "uvicorn as shipped", cpu))
     memory = results.get("memory") or {}
     if shipped in memory and "uvicorn-shipped" in memory:
-        first = {1: memory[shipped][0] / memory["uvicorn-shipped"][0]}
+        first = {1: rss(memory[shipped][0]) / rss(memory["uvicorn-shipped"][0])}
         block = f"{results['args'].block:,}"
         rows.append(check(f"{label}: resident memory after {block} requests", "≤", GRANIAN_RSS, "uvicorn", first))
-        growth = {1: memory[shipped][-1] / memory[shipped][0]}
+        growth = {1: rss(memory[shipped][-1]) / rss(memory[shipped][0])}
         rows.append(check(f"{label}: resident memory, last {block} over first", "≤", RSS_GROWTH, "itself", growth, 3))
     return rows
+
+
+def rss(processes: list[tuple[int, int]]) -> int:
+    """The resident memory of a server's processes (RSS, KiB), from memory.py's (RSS, PSS) per process."""
+    return sum(process[0] for process in processes)
 
 
 def memory_lines(results: dict[str, Any]) -> list[str]:
@@ -119,16 +124,22 @@ def memory_lines(results: dict[str, Any]) -> list[str]:
     lines = [
         "## Resident memory, 1 worker, as shipped",
         "",
-        f"| configuration | after {block:,} requests | after {2 * block:,} | after {3 * block:,} |",
-        "| --- | ---: | ---: | ---: |",
+        f"| configuration | RSS after {block:,} requests | after {2 * block:,} | after {3 * block:,} | RSS per process "
+        "| PSS per process |",
+        "| --- | ---: | ---: | ---: | --- | --- |",
     ]
     for key, readings in memory.items():
-        lines.append(f"| {LABELS[key]} | " + " | ".join(f"{kib / 1024:.1f} MiB" for kib in readings) + " |")
+        totals = " | ".join(f"{rss(reading) / 1024:.1f} MiB" for reading in readings)
+        per_rss = " + ".join(f"{process[0] / 1024:.1f}" for process in readings[-1])
+        per_pss = " + ".join(f"{process[1] / 1024:.1f}" for process in readings[-1])
+        lines.append(f"| {LABELS[key]} | {totals} | {per_rss} MiB | {per_pss} MiB |")
     return [
         *lines,
         "",
         f"The resident memory of the server's processes (make's left out) after each block of {block:,} keep-alive",
-        "`GET /` from wrk, read from /proc.",
+        "`GET /` from wrk, read from /proc; per process: after the last block, parents first (Gunicorn's and",
+        "Granian's main process, then the worker). PSS counts a page shared by n processes 1/n in each: a forked",
+        "worker shares its parent's pages, which RSS counts twice.",
         "",
     ]
 
