@@ -5,12 +5,22 @@ Only the checks that hold for any FastAPI app run (names from schemathesis' chec
 others test choices FastAPI makes on purpose: a status a route raises without declaring it
 (`HTTPException(404)`), pydantic's lax coercion (`{"price": false}` is a valid float), and an
 `Allow` header naming the methods of the first route that matches the path.
+{%- if cookiecutter.database != "none" %}
+
+The app is made by a fixture, so that it runs on the throwaway database (conftest.py).
+{%- endif %}
 """
 
 from __future__ import annotations
 
+{% if cookiecutter.database != "none" -%}
+from collections.abc import Iterator
+{% endif -%}
 from typing import Any
 
+{% if cookiecutter.database != "none" -%}
+import pytest
+{% endif -%}
 import schemathesis
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, settings
@@ -30,6 +40,31 @@ CONFIG = schemathesis.Config.from_dict(
     }
 )
 
+{%- if cookiecutter.database != "none" %}
+
+
+@pytest.fixture
+def probe() -> Iterator[TestClient]:
+    with TestClient(create_app(Settings())) as client:  # its lifespan runs: the database is open
+        yield client
+
+
+@pytest.fixture
+def api_schema(probe: TestClient) -> schemathesis.schemas.BaseSchema:
+    return schemathesis.openapi.from_asgi("/openapi.json", probe.app, config=CONFIG)
+
+
+schema = schemathesis.pytest.from_fixture("api_schema")
+
+
+@schema.parametrize()
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_api_conforms_to_its_schema(case: schemathesis.Case[Any], probe: TestClient) -> None:
+    case.call_and_validate()
+
+    assert probe.get("/readyz").status_code == 200, "the app stopped serving after this request"
+{%- else %}
+
 app = create_app(Settings())
 schema = schemathesis.openapi.from_asgi("/openapi.json", app, config=CONFIG)
 probe = TestClient(app)
@@ -41,3 +76,4 @@ def test_api_conforms_to_its_schema(case: schemathesis.Case[Any]) -> None:
     case.call_and_validate()
 
     assert probe.get("/readyz").status_code == 200, "the app stopped serving after this request"
+{%- endif %}

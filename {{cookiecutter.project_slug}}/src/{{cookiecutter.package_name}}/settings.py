@@ -5,8 +5,12 @@ import sys
 from functools import lru_cache
 from typing import Annotated, Literal
 
-from pydantic import Field, ValidationError, ValidationInfo, field_validator
+from pydantic import Field, {% if cookiecutter.database != "none" %}SecretStr, {% endif %}ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+{%- if cookiecutter.database != "none" %}
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+{%- endif %}
 
 ENV_PREFIX = "{{ cookiecutter.package_name | upper }}_"
 
@@ -40,6 +44,13 @@ class Settings(BaseSettings):
     cors_allow_credentials: bool = False
     max_body_bytes: int = Field(default=1_048_576, ge=0)
     limit_concurrency: int = Field(default=1_000, ge=0)
+{%- if cookiecutter.database != "none" %}
+    # A secret: never in logs, reprs or error lines. Tests use a throwaway database (tests/conftest.py).
+    database_url: SecretStr = Field(default=SecretStr({% if cookiecutter.database == "postgres" %}"postgresql+psycopg://{{ cookiecutter.package_name }}@127.0.0.1:5432/{{ cookiecutter.package_name }}"{% else %}"sqlite:///app.db"{% endif %}), validation_alias="DATABASE_URL")
+{%- if cookiecutter.database == "postgres" %}
+    database_pool_size: int = Field(default=10, ge=1, le=1000)  # per worker: docs/operations.md
+{%- endif %}
+{%- endif %}
 
     @field_validator("allowed_hosts", "cors_origins", mode="before")
     @classmethod
@@ -52,6 +63,20 @@ class Settings(BaseSettings):
     def metrics_port_is_not_the_service_port(cls, value: int, info: ValidationInfo) -> int:
         if value and value == info.data.get("port"):
             raise ValueError("must differ from PORT (the metrics never share the public port)")
+        return value
+{%- endif %}
+
+{%- if cookiecutter.database != "none" %}
+
+    @field_validator("database_url")
+    @classmethod
+    def a_{{ cookiecutter.database }}_url(cls, value: SecretStr) -> SecretStr:
+        try:
+            backend = make_url(value.get_secret_value()).get_backend_name()
+        except ArgumentError:
+            backend = None
+        if backend != "{{ "postgresql" if cookiecutter.database == "postgres" else "sqlite" }}":
+            raise ValueError("must be a URL such as {{ "postgresql+psycopg://user:password@host:5432/name" if cookiecutter.database == "postgres" else "sqlite:///path/to/app.db" }}")
         return value
 {%- endif %}
 
@@ -109,5 +134,8 @@ def load_settings_or_exit() -> Settings:
             name = env_var_name(field) if field in Settings.model_fields else field
             reason = problem["msg"].removeprefix("Value error, ")
             value = ",".join(v) if isinstance(v := problem.get("input"), tuple) else v  # as the variable is written
+{%- if cookiecutter.database != "none" %}
+            value = "**********" if field == "database_url" else value  # a secret
+{%- endif %}
             print(f"error: invalid setting {name}={value!r}: {reason}", file=sys.stderr)
         raise SystemExit(2) from None

@@ -1,0 +1,21 @@
+"""The tables (SQLModel), and the shapes the API reads and returns, as FastAPI's tutorial splits them.
+A new table needs a migration too (migrations/versions/)."""
+
+from sqlmodel import Field, SQLModel
+
+
+class ItemBase(SQLModel):
+    # No NUL character: PostgreSQL text cannot hold one.
+    name: str = Field(min_length=1, max_length=100, regex=r"^[^\x00]*$")
+
+
+class Item(ItemBase, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+
+
+class ItemCreate(ItemBase):
+    pass
+
+
+class ItemPublic(ItemBase):
+    id: int

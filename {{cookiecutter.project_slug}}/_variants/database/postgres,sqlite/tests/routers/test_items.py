@@ -1,0 +1,20 @@
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+
+
+def test_an_item_is_created_then_read_back(client: TestClient) -> None:
+    created = client.post("/items/", json={"name": "hammer"})
+
+    assert created.status_code == 201
+    item = created.json()
+    assert client.get(f"/items/{item['id']}").json() == {"id": item["id"], "name": "hammer"}
+    assert item in client.get("/items/").json()
+
+
+def test_a_missing_item_is_404(client: TestClient) -> None:
+    assert client.get(f"/items/{2**31 - 1}").status_code == 404
+
+
+def test_an_empty_name_is_refused(client: TestClient) -> None:
+    assert client.post("/items/", json={"name": ""}).status_code == 422
