@@ -7,15 +7,12 @@ others test choices FastAPI makes on purpose: a status a route raises without de
 `Allow` header naming the methods of the first route that matches the path.
 {%- if cookiecutter.database != "none" %}
 
-The app is made by a fixture, so that it runs on the throwaway database (conftest.py).
+The app runs on the throwaway database (conftest.py).
 {%- endif %}
 """
 
 from __future__ import annotations
 
-{% if cookiecutter.database != "none" -%}
-from collections.abc import Iterator
-{% endif -%}
 from typing import Any
 
 {% if cookiecutter.database != "none" -%}
@@ -40,34 +37,17 @@ CONFIG = schemathesis.Config.from_dict(
     }
 )
 
-{%- if cookiecutter.database != "none" %}
-
-
-@pytest.fixture
-def probe() -> Iterator[TestClient]:
-    with TestClient(create_app(Settings())) as client:  # its lifespan runs: the database is open
-        yield client
-
-
-@pytest.fixture
-def api_schema(probe: TestClient) -> schemathesis.schemas.BaseSchema:
-    return schemathesis.openapi.from_asgi("/openapi.json", probe.app, config=CONFIG)
-
-
-schema = schemathesis.pytest.from_fixture("api_schema")
-
-
-@schema.parametrize()
-@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-def test_api_conforms_to_its_schema(case: schemathesis.Case[Any], probe: TestClient) -> None:
-    case.call_and_validate()
-
-    assert probe.get("/readyz").status_code == 200, "the app stopped serving after this request"
-{%- else %}
 
 app = create_app(Settings())
 schema = schemathesis.openapi.from_asgi("/openapi.json", app, config=CONFIG)
 probe = TestClient(app)
+{%- if cookiecutter.database != "none" %}
+
+
+@pytest.fixture(autouse=True)
+def on_the_throwaway_database(database_url: str) -> None:
+    app.state.settings = Settings(DATABASE_URL=database_url)  # what the lifespan opens
+{%- endif %}
 
 
 @schema.parametrize()
@@ -76,4 +56,3 @@ def test_api_conforms_to_its_schema(case: schemathesis.Case[Any]) -> None:
     case.call_and_validate()
 
     assert probe.get("/readyz").status_code == 200, "the app stopped serving after this request"
-{%- endif %}

@@ -135,7 +135,7 @@ def load_settings_or_exit() -> Settings:
             reason = problem["msg"].removeprefix("Value error, ")
             value = ",".join(v) if isinstance(v := problem.get("input"), tuple) else v  # as the variable is written
 {%- if cookiecutter.database != "none" %}
-            value = "**********" if field == "database_url" else value  # a secret
+            value = "**********" if name == "DATABASE_URL" else value  # a secret, never printed
 {%- endif %}
             print(f"error: invalid setting {name}={value!r}: {reason}", file=sys.stderr)
         raise SystemExit(2) from None
