@@ -39,7 +39,13 @@ CONFIG = schemathesis.Config.from_dict(
 
 
 app = create_app(Settings())
+{%- if cookiecutter.database != "none" %}
+# The schema from the app itself (no request, no lifespan: no database yet), its calls to the app.
+schema = schemathesis.openapi.from_dict(app.openapi(), config=CONFIG)
+schema.app = app
+{%- else %}
 schema = schemathesis.openapi.from_asgi("/openapi.json", app, config=CONFIG)
+{%- endif %}
 probe = TestClient(app)
 {%- if cookiecutter.database != "none" %}
 

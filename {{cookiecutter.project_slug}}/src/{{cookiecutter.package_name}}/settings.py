@@ -46,7 +46,10 @@ class Settings(BaseSettings):
     limit_concurrency: int = Field(default=1_000, ge=0)
 {%- if cookiecutter.database != "none" %}
     # A secret: never in logs, reprs or error lines. Tests use a throwaway database (tests/conftest.py).
-    database_url: SecretStr = Field(default=SecretStr({% if cookiecutter.database == "postgres" %}"postgresql+psycopg://{{ cookiecutter.package_name }}@127.0.0.1:5432/{{ cookiecutter.package_name }}"{% else %}"sqlite:///app.db"{% endif %}), validation_alias="DATABASE_URL")
+    database_url: SecretStr = Field(
+        default=SecretStr({% if cookiecutter.database == "postgres" %}"postgresql+psycopg://{{ cookiecutter.package_name }}@127.0.0.1:5432/{{ cookiecutter.package_name }}"{% else %}"sqlite:///app.db"{% endif %}),
+        validation_alias="DATABASE_URL",
+    )
 {%- if cookiecutter.database == "postgres" %}
     database_pool_size: int = Field(default=10, ge=1, le=1000)  # per worker: docs/operations.md
 {%- endif %}

@@ -25,7 +25,11 @@ def make_engine(settings: Settings) -> Engine:
 {%- if cookiecutter.database == "postgres" %}
     # Each worker (WEB_CONCURRENCY) holds up to DATABASE_POOL_SIZE connections: docs/operations.md.
     return create_engine(
-        url, pool_size=settings.database_pool_size, max_overflow=0, pool_pre_ping=True, connect_args={"connect_timeout": 2}
+        url,
+        pool_size=settings.database_pool_size,
+        max_overflow=0,
+        pool_pre_ping=True,
+        connect_args={"connect_timeout": 2},
     )
 {%- else %}
     # The tutorial's check_same_thread=False: sessions run in FastAPI's thread pool; wait 5 s for a writer's lock.
