@@ -37,7 +37,6 @@ CONFIG = schemathesis.Config.from_dict(
     }
 )
 
-
 app = create_app(Settings())
 {%- if cookiecutter.database != "none" %}
 # The schema from the app itself (no request, no lifespan: no database yet), its calls to the app.
