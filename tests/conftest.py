@@ -27,6 +27,15 @@ HOST_PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
 TOOLS_DIR = Path(sys.executable).parent
 
 
+def folder_is_chosen(values_folder: Path, answers: dict[str, str]) -> bool:
+    """Whether `_variants/<a>+<b>/<values a>+<values b>/` is laid in for these answers: each part of the
+    folder's name lists, separated by commas, the values of its answer that choose it."""
+    names, parts = values_folder.parent.name.split("+"), values_folder.name.split("+")
+    return len(names) == len(parts) and all(
+        answers[name] in part.split(",") for name, part in zip(names, parts, strict=True)
+    )
+
+
 def tool(name: str) -> str:
     """A tool from the test environment (the template's `test` dependency group), else from PATH."""
     found = shutil.which(name, path=f"{TOOLS_DIR}{os.pathsep}{os.environ.get('PATH', '')}")
