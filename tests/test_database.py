@@ -1,0 +1,142 @@
+"""database=sqlite and database=postgres (issue 25): each bakes to a project whose own `make install
+lint test` passes (PostgreSQL's against a real server this module starts), whose migrations can run
+twice at once (both succeed, one applies), and whose data outlives a restart of two workers."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import PACKAGINGS, SERVERS, project_env, run
+from tests.support.live_server import LOOPBACK, free_port, live_server, package_name
+
+pytestmark = [pytest.mark.install, pytest.mark.live, pytest.mark.xdist_group("database")]
+
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+DATABASES = ["sqlite", "postgres"]
+APPLIED = "Running upgrade  -> 0001"  # Alembic's line when it applies the first revision
+
+
+def as_postgres(args: list[str]) -> list[str]:
+    """PostgreSQL refuses to run as root: as root, run its tools as the postgres user."""
+    return ["runuser", "-u", "postgres", "--", *args] if os.geteuid() == 0 else args
+
+
+@pytest.fixture(scope="module")
+def postgres_server() -> Iterator[str]:
+    """A throwaway PostgreSQL 15 on a free port of 127.0.0.1; its server URL (database postgres)."""
+    if not (PG_BIN / "initdb").exists() or (os.geteuid() == 0 and shutil.which("runuser") is None):
+        pytest.skip(f"PostgreSQL 15 is not installed ({PG_BIN}/initdb missing): apt-get install postgresql")
+    folder = Path(tempfile.mkdtemp(prefix="pg-"))  # not pytest's tmp folder: the postgres user must enter it
+    folder.chmod(0o755)
+    if os.geteuid() == 0:
+        shutil.chown(folder, "postgres")
+    data, port = folder / "data", free_port()
+    subprocess.run(
+        as_postgres([str(PG_BIN / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust"]),
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    options = f"-p {port} -k {folder} -c listen_addresses={LOOPBACK}"
+    ctl = [str(PG_BIN / "pg_ctl"), "-D", str(data), "-l", str(folder / "logfile")]
+    subprocess.run(as_postgres([*ctl, "-o", options, "-w", "start"]), check=True, capture_output=True, timeout=120)
+    try:
+        yield f"postgresql+psycopg://postgres@{LOOPBACK}:{port}/postgres"
+    finally:
+        subprocess.run(as_postgres([*ctl, "-m", "fast", "stop"]), capture_output=True, timeout=120, check=False)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def new_database(server_url: str, tmp_path: Path, database: str) -> str:
+    """An empty database for one test: a file in tmp_path, or a new database on the server."""
+    if database == "sqlite":
+        return f"sqlite:///{tmp_path / 'app.db'}"
+    name = f"t{tmp_path.name.replace('-', '_').lower()}"[:40]
+    port = server_url.rsplit(":", 1)[1].split("/")[0]
+    subprocess.run(
+        as_postgres([str(PG_BIN / "createdb"), "-h", LOOPBACK, "-p", port, "-U", "postgres", name]),
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    return server_url.rsplit("/", 1)[0] + f"/{name}"
+
+
+@pytest.fixture
+def server_url(request: pytest.FixtureRequest, database: str) -> str:
+    """The PostgreSQL server's URL for database=postgres (started on first use), else ''."""
+    return str(request.getfixturevalue("postgres_server")) if database == "postgres" else ""
+
+
+@pytest.fixture
+def project(installed_project: Callable[..., Path], database: str) -> Path:
+    return installed_project(SERVERS[0], PACKAGINGS[0], variant=database, database=database)
+
+
+@pytest.mark.parametrize("database", DATABASES)
+def test_the_project_lints_and_passes_its_tests(project: Path, server_url: str, database: str) -> None:
+    env = project_env(TEST_DATABASE_URL=server_url) if server_url else project_env()
+    for target in ("lint", "test"):
+        result = run(["make", target], project, env=env, timeout=900)
+        assert result.returncode == 0, f"make {target} failed:\n{result.stdout[-4000:]}\n{result.stderr[-2000:]}"
+    assert " skipped" not in result.stdout.splitlines()[-1], result.stdout[-2000:]
+    assert not list(project.glob("*.db")), "the tests wrote a database file into the project"
+
+
+@pytest.mark.parametrize("database", DATABASES)
+def test_two_migrations_at_once_both_succeed_and_one_applies(
+    project: Path, server_url: str, database: str, tmp_path: Path
+) -> None:
+    env = project_env(DATABASE_URL=new_database(server_url, tmp_path, database))
+    command = [str(project / ".venv" / "bin" / "python"), "-m", package_name(project), "migrate"]
+    runs = [
+        subprocess.Popen(command, cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        for _ in range(2)
+    ]
+    outputs = [process.communicate(timeout=120)[0] for process in runs]
+
+    assert [process.returncode for process in runs] == [0, 0], outputs
+    assert sum(output.count(APPLIED) for output in outputs) == 1, outputs
+
+
+@pytest.mark.parametrize("database", DATABASES)
+def test_an_item_outlives_a_restart_of_two_workers(
+    project: Path, server_url: str, database: str, tmp_path: Path
+) -> None:
+    env = project_env(DATABASE_URL=new_database(server_url, tmp_path, database), WEB_CONCURRENCY="2")
+    migrated = run(["make", "migrate"], project, env=env, timeout=120)
+    assert migrated.returncode == 0, migrated.stdout + migrated.stderr
+
+    with live_server(project, env, tmp_path / "first.log") as server:
+        server.wait_ready()
+        created = post_json(server.port, "/items/", {"name": "kept"})
+        server.signal_server(signal.SIGTERM)
+        server.wait_exit(timeout=60)
+    with live_server(project, env, tmp_path / "second.log") as server:
+        server.wait_ready()
+        status, body = server.get(f"/items/{created['id']}")
+
+    assert (status, json.loads(body)) == (200, {"id": created["id"], "name": "kept"})
+
+
+def post_json(port: int, path: str, payload: dict[str, str]) -> dict[str, object]:
+    connection = http.client.HTTPConnection(LOOPBACK, port, timeout=10)
+    try:
+        connection.request("POST", path, body=json.dumps(payload), headers={"Content-Type": "application/json"})
+        response = connection.getresponse()
+        body = response.read()
+    finally:
+        connection.close()
+    assert response.status == 201, body
+    result: dict[str, object] = json.loads(body)
+    return result
