@@ -3,14 +3,10 @@
 {% if cookiecutter.database != "none" -%}
 import sys
 
+from {{ cookiecutter.package_name }}.migrations import main as migrate
 from {{ cookiecutter.package_name }}.serving.server import main
 
-if sys.argv[1:] == ["migrate"]:  # the release step, before the service starts (docs/operations.md)
-    from {{ cookiecutter.package_name }}.migrations import main as migrate
-
-    migrate()
-else:
-    main()
+migrate() if sys.argv[1:] == ["migrate"] else main()  # migrate: the release step (docs/operations.md)
 {% else -%}
 from {{ cookiecutter.package_name }}.serving.server import main
 

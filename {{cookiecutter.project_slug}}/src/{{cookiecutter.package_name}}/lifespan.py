@@ -17,7 +17,6 @@ logger = logging.getLogger("{{ cookiecutter.package_name }}")
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     logger.info("lifespan startup: %s %s", app.title, app.version)
 {%- if cookiecutter.database != "none" %}
-    # The pool, once the database answers (bounded retries; migrations are a release step, not this).
     app.state.engine = await open_engine(app.state.settings)
     app.state.database_checked_at, app.state.database_ok = float("-inf"), True
 {%- endif %}

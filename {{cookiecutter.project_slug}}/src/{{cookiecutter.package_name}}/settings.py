@@ -1,5 +1,8 @@
 """Every setting, from the environment or .env: ENV_PREFIX + its name, but the standard names (.env.example)."""
 
+{% if cookiecutter.database != "none" -%}
+import contextlib
+{% endif -%}
 import ipaddress
 import sys
 from functools import lru_cache
@@ -74,13 +77,10 @@ class Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def a_{{ cookiecutter.database }}_url(cls, value: SecretStr) -> SecretStr:
-        try:
-            backend = make_url(value.get_secret_value()).get_backend_name()
-        except ArgumentError:
-            backend = None
-        if backend != "{{ "postgresql" if cookiecutter.database == "postgres" else "sqlite" }}":
-            raise ValueError("must be a URL such as {{ "postgresql+psycopg://user:password@host:5432/name" if cookiecutter.database == "postgres" else "sqlite:///path/to/app.db" }}")
-        return value
+        with contextlib.suppress(ArgumentError, ValueError):  # ValueError: a port that is no number
+            if make_url(value.get_secret_value()).get_backend_name() == "{{ "postgresql" if cookiecutter.database == "postgres" else "sqlite" }}":
+                return value
+        raise ValueError("must be a URL such as {{ "postgresql+psycopg://user:password@host:5432/name" if cookiecutter.database == "postgres" else "sqlite:///path/to/app.db" }}")
 {%- endif %}
 
     @field_validator("forwarded_allow_ips")

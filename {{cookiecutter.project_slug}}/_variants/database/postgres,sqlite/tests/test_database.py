@@ -40,7 +40,7 @@ def test_startup_retries_then_fails_with_one_line_per_attempt(
         TestClient(create_app(Settings())).__enter__()
 
     lines = [record.getMessage() for record in caplog.records if "database unreachable" in record.getMessage()]
-    assert len(lines) == 2
+    assert len(lines) == 3
     assert all("\n" not in line and "hunter2" not in line for line in lines)
 
 

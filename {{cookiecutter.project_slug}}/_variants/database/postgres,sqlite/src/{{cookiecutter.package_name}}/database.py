@@ -1,4 +1,4 @@
-"""The database, as FastAPI's SQL Databases tutorial uses it: one engine per process, opened in the
+"""The database as FastAPI's SQL Databases tutorial uses it: an engine per process, made in the
 lifespan (app.state.engine), and a session per request (`SessionDep`)."""
 
 import logging
@@ -16,57 +16,46 @@ from sqlmodel import Session, create_engine
 from {{ cookiecutter.package_name }}.settings import Settings
 
 logger = logging.getLogger("{{ cookiecutter.package_name }}")
-CONNECT_DELAYS = (1, 2, 4, 8, 15)  # seconds between start-up attempts: about half a minute, then exit 3
-READY_CACHE_SECONDS = 1.0  # /readyz asks the database at most once a second per worker
+CONNECT_DELAYS = (1, 2, 4, 8, 15)  # seconds between start-up attempts (about 30 s), then the start fails
 
 
-def make_engine(settings: Settings) -> Engine:
-    url = settings.database_url.get_secret_value()
+def reachable(engine: Engine) -> str | None:
+    """None when the database answers, else why not (one line, without credentials)."""
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except DBAPIError as error:
+        return str(error.orig).strip().splitlines()[0]
+    return None
+
+
+async def open_engine(settings: Settings) -> Engine:
 {%- if cookiecutter.database == "postgres" %}
-    # Each worker (WEB_CONCURRENCY) holds up to DATABASE_POOL_SIZE connections: docs/operations.md.
-    return create_engine(
-        url,
+    engine = create_engine(  # each worker keeps DATABASE_POOL_SIZE connections: docs/operations.md
+        settings.database_url.get_secret_value(),
         pool_size=settings.database_pool_size,
         max_overflow=0,
         pool_pre_ping=True,
         connect_args={"connect_timeout": 2},
     )
 {%- else %}
-    # The tutorial's check_same_thread=False: sessions run in FastAPI's thread pool; wait 5 s for a writer's lock.
-    return create_engine(url, connect_args={"check_same_thread": False, "timeout": 5})
+    # Sessions run in FastAPI's thread pool (check_same_thread); a writer waits 5 s for the file's lock.
+    engine = create_engine(
+        settings.database_url.get_secret_value(), connect_args={"check_same_thread": False, "timeout": 5}
+    )
 {%- endif %}
-
-
-def reachable(engine: Engine) -> str | None:
-    """None when the database answers, else why not (one line, no credentials)."""
-    try:
-        with engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
-    except DBAPIError as error:
-        return str(error.orig).strip().splitlines()[0] if error.orig else type(error).__name__
-    return None
-
-
-async def open_engine(settings: Settings) -> Engine:
-    """The engine, once the database answers: bounded retries, one line per failed attempt."""
-    engine = make_engine(settings)
-    for attempt, delay in enumerate((*CONNECT_DELAYS, None), start=1):
-        problem = await run_in_threadpool(reachable, engine)
-        if problem is None:
+    for attempt, delay in enumerate((*CONNECT_DELAYS, 0), start=1):
+        if (problem := await run_in_threadpool(reachable, engine)) is None:
             return engine
-        if delay is None:
-            break
-        logger.warning("database unreachable (attempt %d): %s; retrying in %d s", attempt, problem, delay)
+        logger.warning("database unreachable (attempt %d of %d): %s", attempt, len(CONNECT_DELAYS) + 1, problem)
         await anyio.sleep(delay)
-    engine.dispose()
-    raise RuntimeError(f"database unreachable after {len(CONNECT_DELAYS) + 1} attempts: {problem}")
+    raise RuntimeError(f"database unreachable after {attempt} attempts: {problem}")
 
 
 async def database_ready(app: FastAPI) -> bool:
-    """For /readyz: the last answer, asked again when older than READY_CACHE_SECONDS (no query storm)."""
-    now = time.monotonic()
-    if now - app.state.database_checked_at >= READY_CACHE_SECONDS:
-        app.state.database_checked_at = now  # probes arriving meanwhile reuse the last answer
+    """For /readyz: the database's last answer, asked again once a second at most (no query storm)."""
+    if time.monotonic() - app.state.database_checked_at >= 1.0:
+        app.state.database_checked_at = time.monotonic()  # probes arriving meanwhile reuse the last answer
         app.state.database_ok = await run_in_threadpool(reachable, app.state.engine) is None
     return bool(app.state.database_ok)
 

@@ -1,12 +1,11 @@
-"""The tables (SQLModel), and the shapes the API reads and returns, as FastAPI's tutorial splits them.
+"""Tables (SQLModel) and the shapes the API reads and returns, split as FastAPI's tutorial splits them.
 A new table needs a migration too (migrations/versions/)."""
 
 from sqlmodel import Field, SQLModel
 
 
 class ItemBase(SQLModel):
-    # No NUL character: PostgreSQL text cannot hold one.
-    name: str = Field(min_length=1, max_length=100, regex=r"^[^\x00]*$")
+    name: str = Field(min_length=1, max_length=100, regex=r"^[^\x00]*$")  # PostgreSQL text holds no NUL
 
 
 class Item(ItemBase, table=True):

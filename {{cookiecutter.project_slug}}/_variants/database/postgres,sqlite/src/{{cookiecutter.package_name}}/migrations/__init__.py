@@ -1,6 +1,5 @@
-"""Alembic migrations, applied by `python -m {{ cookiecutter.package_name }} migrate` (`make migrate`) before the
-service starts: a release step, never the lifespan (which runs once per worker). Two at once are safe:
-env.py locks the database, so one applies and the other finds nothing left to do."""
+"""Alembic migrations: `python -m {{ cookiecutter.package_name }} migrate` (`make migrate`), the release step before the
+service starts, never the lifespan (once per worker). env.py locks the database: two at once are safe."""
 
 import logging
 from pathlib import Path

@@ -1,5 +1,4 @@
-"""An example resource on the database: copy it for your own, then delete it (with models.Item and
-its migration)."""
+"""The example resource on the database: copy it, then delete it (with models.Item and its migration)."""
 
 from typing import Annotated
 

@@ -1,15 +1,10 @@
-"""items: the example table (models.Item).
-
-Revision ID: 0001
-"""
+"""items: the example table (models.Item)."""
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0001"
 down_revision = None
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:
