@@ -19,6 +19,8 @@ TEMPLATE_DIR = Path(__file__).resolve().parents[1]
 CHOICES = json.loads((TEMPLATE_DIR / "cookiecutter.json").read_text(encoding="utf-8"))
 SERVERS: tuple[str, ...] = tuple(CHOICES["server"])
 PACKAGINGS: tuple[str, ...] = tuple(CHOICES["packaging"])
+# The databases a project can have; the first, "none", is the default.
+DATABASES: tuple[str, ...] = tuple(CHOICES["database"])
 # Every server in every packaging, as (server, packaging); the defaults first.
 COMBINATIONS: tuple[tuple[str, str], ...] = tuple((server, packaging) for packaging in PACKAGINGS for server in SERVERS)
 # Projects installed on this machine target the Python that runs the tests.
