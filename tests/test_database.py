@@ -1,6 +1,7 @@
 """database=sqlite and database=postgres (issue 25): each bakes to a project whose own `make install
-lint test` passes (PostgreSQL's against a real server this module starts), whose migrations can run
-twice at once (both succeed, one applies), and whose data outlives a restart of two workers."""
+lint test` passes (PostgreSQL's against a real server this module starts, as the postgres user when
+root), whose migrations can run twice at once (both succeed, one applies), and whose data outlives a
+restart of two workers."""
 
 from __future__ import annotations
 
@@ -21,7 +22,10 @@ from tests.support.live_server import LOOPBACK, free_port, live_server, package_
 
 pytestmark = [pytest.mark.install, pytest.mark.live, pytest.mark.xdist_group("database")]
 
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
+# Debian's PostgreSQL server binaries (15 on bookworm, 17 on trixie): the newest installed.
+PG_BIN = max(
+    Path("/usr/lib/postgresql").glob("*/bin"), key=lambda path: int(path.parent.name), default=Path("/nonexistent")
+)
 DATABASES = ["sqlite", "postgres"]
 APPLIED = "Running upgrade  -> 0001"  # Alembic's line when it applies the first revision
 
@@ -33,9 +37,9 @@ def as_postgres(args: list[str]) -> list[str]:
 
 @pytest.fixture(scope="module")
 def postgres_server() -> Iterator[str]:
-    """A throwaway PostgreSQL 15 on a free port of 127.0.0.1; its server URL (database postgres)."""
+    """A throwaway PostgreSQL on a free port of 127.0.0.1; its server URL (database postgres)."""
     if not (PG_BIN / "initdb").exists() or (os.geteuid() == 0 and shutil.which("runuser") is None):
-        pytest.skip(f"PostgreSQL 15 is not installed ({PG_BIN}/initdb missing): apt-get install postgresql")
+        pytest.skip("PostgreSQL is not installed (no /usr/lib/postgresql/*/bin/initdb): apt-get install postgresql")
     folder = Path(tempfile.mkdtemp(prefix="pg-"))  # not pytest's tmp folder: the postgres user must enter it
     folder.chmod(0o755)
     if os.geteuid() == 0:
