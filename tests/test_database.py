@@ -5,11 +5,14 @@ restart of two workers."""
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
+import re
 import shutil
 import signal
+import sqlite3
 import subprocess
 import tempfile
 from collections.abc import Callable, Iterator
@@ -18,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import PACKAGINGS, SERVERS, project_env, run
-from tests.support.live_server import LOOPBACK, free_port, live_server, package_name
+from tests.support.live_server import LOOPBACK, free_port, live_server, package_name, wait_until
 
 pytestmark = [pytest.mark.install, pytest.mark.live, pytest.mark.xdist_group("database")]
 
@@ -97,16 +100,74 @@ def test_the_project_lints_and_passes_its_tests(project: Path, server_url: str, 
     assert not list(project.glob("*.db")), "the tests wrote a database file into the project"
 
 
+# Run by the project's Python (which has psycopg): holds the migrations' advisory lock until both
+# migrations wait for it, as pg_locks shows, then lets them go. Prints "both waited" or "timed out".
+HOLD_THE_MIGRATION_LOCK = """
+import sys, time, psycopg
+url, key = sys.argv[1].replace("+psycopg", ""), int(sys.argv[2])
+with psycopg.connect(url, autocommit=True) as connection:
+    connection.execute("SELECT pg_advisory_lock(%s)", (key,))
+    print("locked", flush=True)
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        waiting = connection.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
+        if waiting.fetchone()[0] == 2:
+            print("both waited", flush=True)
+            break
+        time.sleep(0.1)
+    else:
+        print("timed out", flush=True)
+"""
+
+
+def open_files(pid: int) -> set[str]:
+    with contextlib.suppress(OSError):
+        return {os.readlink(fd) for fd in Path(f"/proc/{pid}/fd").iterdir()}
+    return set()
+
+
 @pytest.mark.parametrize("database", DATABASES)
 def test_two_migrations_at_once_both_succeed_and_one_applies(
     project: Path, server_url: str, database: str, tmp_path: Path
 ) -> None:
-    env = project_env(DATABASE_URL=new_database(server_url, tmp_path, database))
-    command = [str(project / ".venv" / "bin" / "python"), "-m", package_name(project), "migrate"]
+    """Both start while the database is locked, so they really meet: PostgreSQL's wait on the
+    migrations' advisory lock (seen in pg_locks), SQLite's on the file's write lock."""
+    url = new_database(server_url, tmp_path, database)
+    env = project_env(DATABASE_URL=url)
+    python = str(project / ".venv" / "bin" / "python")
+    if database == "postgres":
+        env_py = (project / "src" / package_name(project) / "migrations" / "env.py").read_text(encoding="utf-8")
+        key = re.search(r"^LOCK_KEY = ([\d_]+)", env_py, re.MULTILINE)
+        assert key, "env.py names no LOCK_KEY"
+        holder = subprocess.Popen(
+            [python, "-c", HOLD_THE_MIGRATION_LOCK, url, key[1]], cwd=project, stdout=subprocess.PIPE, text=True
+        )
+        assert holder.stdout
+        assert holder.stdout.readline().strip() == "locked"
+    else:
+        database_file = tmp_path / "app.db"
+        blocker = sqlite3.connect(database_file, isolation_level=None)
+        blocker.execute("BEGIN EXCLUSIVE")
     runs = [
-        subprocess.Popen(command, cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        subprocess.Popen(
+            [python, "-m", package_name(project), "migrate"],
+            cwd=project,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         for _ in range(2)
     ]
+    if database == "postgres":
+        assert holder.communicate(timeout=120)[0].strip() == "both waited"
+    else:
+        for process in runs:  # each has the file open: it is at its BEGIN IMMEDIATE, behind the blocker
+            wait_until(
+                lambda pid=process.pid: str(database_file) in open_files(pid), 60, "the migration to open the file"
+            )
+        blocker.execute("ROLLBACK")
+        blocker.close()
     outputs = [process.communicate(timeout=120)[0] for process in runs]
 
     assert [process.returncode for process in runs] == [0, 0], outputs
