@@ -19,17 +19,20 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
-from tests.conftest import PACKAGINGS, SERVERS, project_env, run
+from tests.conftest import DATABASES as ANSWERS
+from tests.conftest import PACKAGINGS, SERVERS, bake_project, project_env, run, tool
 from tests.support.live_server import LOOPBACK, free_port, live_server, package_name, wait_until
 
-pytestmark = [pytest.mark.install, pytest.mark.live, pytest.mark.xdist_group("database")]
+pytestmark = pytest.mark.xdist_group("database")
+INSTALLED = [pytest.mark.install, pytest.mark.live]
 
 # Debian's PostgreSQL server binaries (15 on bookworm, 17 on trixie): the newest installed.
 PG_BIN = max(
     Path("/usr/lib/postgresql").glob("*/bin"), key=lambda path: int(path.parent.name), default=Path("/nonexistent")
 )
-DATABASES = ["sqlite", "postgres"]
+DATABASES = [database for database in ANSWERS if database != "none"]
 APPLIED = "Running upgrade  -> 0001"  # Alembic's line when it applies the first revision
 
 
@@ -90,7 +93,7 @@ def project(installed_project: Callable[..., Path], database: str) -> Path:
     return installed_project(SERVERS[0], PACKAGINGS[0], variant=database, database=database)
 
 
-@pytest.mark.parametrize("database", DATABASES)
+@pytest.mark.parametrize("database", [pytest.param(database, marks=INSTALLED) for database in DATABASES])
 def test_the_project_lints_and_passes_its_tests(project: Path, server_url: str, database: str) -> None:
     env = project_env(TEST_DATABASE_URL=server_url) if server_url else project_env()
     for target in ("lint", "test"):
@@ -126,7 +129,7 @@ def open_files(pid: int) -> set[str]:
     return set()
 
 
-@pytest.mark.parametrize("database", DATABASES)
+@pytest.mark.parametrize("database", [pytest.param(database, marks=INSTALLED) for database in DATABASES])
 def test_two_migrations_at_once_both_succeed_and_one_applies(
     project: Path, server_url: str, database: str, tmp_path: Path
 ) -> None:
@@ -174,7 +177,7 @@ def test_two_migrations_at_once_both_succeed_and_one_applies(
     assert sum(output.count(APPLIED) for output in outputs) == 1, outputs
 
 
-@pytest.mark.parametrize("database", DATABASES)
+@pytest.mark.parametrize("database", [pytest.param(database, marks=INSTALLED) for database in DATABASES])
 def test_an_item_outlives_a_restart_of_two_workers(
     project: Path, server_url: str, database: str, tmp_path: Path
 ) -> None:
@@ -205,3 +208,57 @@ def post_json(port: int, path: str, payload: dict[str, str]) -> dict[str, object
     assert response.status == 201, body
     result: dict[str, object] = json.loads(body)
     return result
+
+
+# --- the release step in each packaging, read from the baked files -------------------------------------
+
+
+@pytest.mark.parametrize("database", DATABASES)
+def test_the_systemd_unit_migrates_before_each_start(tmp_path: Path, database: str) -> None:
+    project = bake_project(tmp_path, packaging="host", database=database)
+    unit = (project / "deploy" / f"{project.name}.service").read_text(encoding="utf-8")
+    package = package_name(project)
+
+    assert [line for line in unit.splitlines() if line.startswith("ExecStartPre=")] == [
+        f"ExecStartPre=/opt/{project.name}/.venv/bin/python -m {package} migrate"
+    ]
+
+
+def test_compose_migrates_once_before_the_app_with_postgres_beside_it(tmp_path: Path) -> None:
+    project = bake_project(tmp_path, packaging="docker", database="postgres")
+    services = yaml.safe_load((project / "compose.yaml").read_text(encoding="utf-8"))["services"]
+
+    assert services["app"]["depends_on"] == {"migrate": {"condition": "service_completed_successfully"}}
+    assert services["migrate"]["command"][-1] == "migrate"
+    assert services["migrate"]["depends_on"] == {"db": {"condition": "service_healthy"}}
+    assert "pg_isready" in services["db"]["healthcheck"]["test"]
+    assert services["db"]["volumes"] == ["db-data:/var/lib/postgresql/data"]
+
+
+def test_compose_keeps_sqlite_on_a_volume_and_the_root_read_only(tmp_path: Path) -> None:
+    project = bake_project(tmp_path, packaging="docker", database="sqlite")
+    compose = yaml.safe_load((project / "compose.yaml").read_text(encoding="utf-8"))
+    app, migrate = compose["services"]["app"], compose["services"]["migrate"]
+
+    assert app["read_only"] is True
+    assert app["volumes"] == migrate["volumes"] == ["app-data:/app/data"]
+    assert app["environment"]["DATABASE_URL"] == migrate["environment"]["DATABASE_URL"] == "sqlite:////app/data/app.db"
+    assert "chown 10001:10001 /app/data" in (project / "Dockerfile").read_text(encoding="utf-8")
+
+
+def test_the_kubernetes_job_runs_the_migrations(tmp_path: Path) -> None:
+    project = bake_project(tmp_path, packaging="docker", kubernetes="yes", database="postgres")
+    result = run([tool("kubectl"), "kustomize", "deploy/kubernetes/migrate"], project, timeout=120)
+    assert result.returncode == 0, result.stderr
+    (job,) = yaml.safe_load_all(result.stdout)
+
+    assert job["kind"] == "Job"
+    assert job["spec"]["template"]["spec"]["containers"][0]["command"][-1] == "migrate"
+
+
+def test_generated_ci_tests_against_a_postgres_service(tmp_path: Path) -> None:
+    project = bake_project(tmp_path, database="postgres")
+    job = yaml.safe_load((project / ".github" / "workflows" / "ci.yml").read_text(encoding="utf-8"))["jobs"]["test"]
+
+    assert job["services"]["postgres"]["image"].startswith("postgres:")
+    assert job["env"]["TEST_DATABASE_URL"].startswith("postgresql+psycopg://")
