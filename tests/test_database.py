@@ -21,8 +21,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import DATABASES as ANSWERS
-from tests.conftest import PACKAGINGS, SERVERS, bake_project, project_env, run, tool
+from tests.conftest import DATABASES, PACKAGINGS, SERVERS, bake_project, project_env, run, tool
 from tests.support.live_server import LOOPBACK, free_port, live_server, package_name, wait_until
 
 pytestmark = pytest.mark.xdist_group("database")
@@ -32,7 +31,7 @@ INSTALLED = [pytest.mark.install, pytest.mark.live]
 PG_BIN = max(
     Path("/usr/lib/postgresql").glob("*/bin"), key=lambda path: int(path.parent.name), default=Path("/nonexistent")
 )
-DATABASES = [database for database in ANSWERS if database != "none"]
+WITH_A_DATABASE = [database for database in DATABASES if database != "none"]
 APPLIED = "Running upgrade  -> 0001"  # Alembic's line when it applies the first revision
 
 
@@ -93,7 +92,7 @@ def project(installed_project: Callable[..., Path], database: str) -> Path:
     return installed_project(SERVERS[0], PACKAGINGS[0], variant=database, database=database)
 
 
-@pytest.mark.parametrize("database", [pytest.param(database, marks=INSTALLED) for database in DATABASES])
+@pytest.mark.parametrize("database", [pytest.param(database, marks=INSTALLED) for database in WITH_A_DATABASE])
 def test_the_project_lints_and_passes_its_tests(project: Path, server_url: str, database: str) -> None:
     env = project_env(TEST_DATABASE_URL=server_url) if server_url else project_env()
     for target in ("lint", "test"):
@@ -129,7 +128,7 @@ def open_files(pid: int) -> set[str]:
     return set()
 
 
-@pytest.mark.parametrize("database", [pytest.param(database, marks=INSTALLED) for database in DATABASES])
+@pytest.mark.parametrize("database", [pytest.param(database, marks=INSTALLED) for database in WITH_A_DATABASE])
 def test_two_migrations_at_once_both_succeed_and_one_applies(
     project: Path, server_url: str, database: str, tmp_path: Path
 ) -> None:
@@ -177,7 +176,7 @@ def test_two_migrations_at_once_both_succeed_and_one_applies(
     assert sum(output.count(APPLIED) for output in outputs) == 1, outputs
 
 
-@pytest.mark.parametrize("database", [pytest.param(database, marks=INSTALLED) for database in DATABASES])
+@pytest.mark.parametrize("database", [pytest.param(database, marks=INSTALLED) for database in WITH_A_DATABASE])
 def test_an_item_outlives_a_restart_of_two_workers(
     project: Path, server_url: str, database: str, tmp_path: Path
 ) -> None:
@@ -213,7 +212,7 @@ def post_json(port: int, path: str, payload: dict[str, str]) -> dict[str, object
 # --- the release step in each packaging, read from the baked files -------------------------------------
 
 
-@pytest.mark.parametrize("database", DATABASES)
+@pytest.mark.parametrize("database", WITH_A_DATABASE)
 def test_the_systemd_unit_migrates_before_each_start(tmp_path: Path, database: str) -> None:
     project = bake_project(tmp_path, packaging="host", database=database)
     unit = (project / "deploy" / f"{project.name}.service").read_text(encoding="utf-8")
