@@ -11,6 +11,7 @@ from sqlmodel import create_engine
 
 from {{ cookiecutter.package_name }} import database
 from {{ cookiecutter.package_name }}.main import create_app
+from {{ cookiecutter.package_name }}.migrations import main as migrate
 from {{ cookiecutter.package_name }}.migrations import upgrade
 from {{ cookiecutter.package_name }}.settings import Settings, load_settings_or_exit
 
@@ -62,6 +63,17 @@ def test_a_malformed_database_url_exits_2_with_one_line_hiding_it(
 
 def test_the_url_is_kept_out_of_reprs(settings: Settings) -> None:
     assert settings.database_url.get_secret_value() not in repr(settings)
+
+
+def test_migrate_waits_for_the_database_then_fails_with_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(database, "CONNECT_DELAYS", (0,))
+    monkeypatch.setenv("DATABASE_URL", UNREACHABLE)
+
+    with pytest.raises(SystemExit) as exit_info:
+        migrate()
+
+    assert str(exit_info.value.code).startswith("error: database unreachable after 2 attempts")
+    assert "hunter2" not in str(exit_info.value.code)
 
 
 def test_migrating_again_finds_nothing_to_do(database_url: str) -> None:

@@ -1,5 +1,4 @@
-"""The database as FastAPI's SQL Databases tutorial uses it: an engine per process, made in the
-lifespan (app.state.engine), and a session per request (`SessionDep`)."""
+"""As FastAPI's SQL Databases tutorial: an engine per process (the lifespan's), a session per request."""
 
 import logging
 import time
@@ -20,7 +19,7 @@ CONNECT_DELAYS = (1, 2, 4, 8, 15)  # seconds between start-up attempts (about 30
 
 
 def reachable(engine: Engine) -> str | None:
-    """None when the database answers, else why not (one line, without credentials)."""
+    # None when the database answers, else why not: one line, without credentials.
     try:
         with engine.connect() as connection:
             connection.execute(text("SELECT 1"))

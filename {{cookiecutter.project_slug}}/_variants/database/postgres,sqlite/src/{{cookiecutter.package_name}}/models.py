@@ -1,11 +1,11 @@
-"""Tables (SQLModel) and the shapes the API reads and returns, split as FastAPI's tutorial splits them.
-A new table needs a migration too (migrations/versions/)."""
+"""Tables and the shapes the API reads and returns, as FastAPI's tutorial splits them (+ a migration)."""
 
 from sqlmodel import Field, SQLModel
 
 
 class ItemBase(SQLModel):
-    name: str = Field(min_length=1, max_length=100, regex=r"^[^\x00]*$")  # PostgreSQL text holds no NUL
+    # No NUL character: PostgreSQL text cannot hold one (SQLModel passes schema_extra on to pydantic).
+    name: str = Field(min_length=1, max_length=100, schema_extra={"pattern": r"^[^\x00]*$"})
 
 
 class Item(ItemBase, table=True):

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import pytest
 from fastapi.testclient import TestClient
 
 
@@ -16,5 +17,9 @@ def test_a_missing_item_is_404(client: TestClient) -> None:
     assert client.get(f"/items/{2**31 - 1}").status_code == 404
 
 
-def test_an_empty_name_is_refused(client: TestClient) -> None:
-    assert client.post("/items/", json={"name": ""}).status_code == 422
+# JSON as sent.
+@pytest.mark.parametrize("name", ['""', '"' + "x" * 101 + '"', r'"nul\u0000inside"'])
+def test_a_name_the_database_cannot_hold_is_refused(client: TestClient, name: str) -> None:
+    response = client.post("/items/", content='{"name": ' + name + "}", headers={"Content-Type": "application/json"})
+
+    assert response.status_code == 422

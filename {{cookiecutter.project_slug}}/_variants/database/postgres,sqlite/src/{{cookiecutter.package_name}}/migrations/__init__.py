@@ -4,8 +4,12 @@ service starts, never the lifespan (once per worker). env.py locks the database:
 import logging
 from pathlib import Path
 
+import anyio
 from alembic import command
 from alembic.config import Config
+
+from {{ cookiecutter.package_name }}.database import open_engine
+from {{ cookiecutter.package_name }}.settings import load_settings_or_exit
 
 
 def upgrade(database_url: str) -> None:
@@ -16,7 +20,10 @@ def upgrade(database_url: str) -> None:
 
 
 def main() -> None:
-    from {{ cookiecutter.package_name }}.settings import load_settings_or_exit
-
     logging.basicConfig(level=logging.INFO, format="%(message)s")  # Alembic's "Running upgrade" lines
-    upgrade(load_settings_or_exit().database_url.get_secret_value())
+    settings = load_settings_or_exit()
+    try:  # wait for the database as the service does (a host booting, a database restarting)
+        anyio.run(open_engine, settings).dispose()
+    except RuntimeError as error:
+        raise SystemExit(f"error: {error}") from None
+    upgrade(settings.database_url.get_secret_value())
