@@ -18,8 +18,7 @@ logger = logging.getLogger("{{ cookiecutter.package_name }}")
 CONNECT_DELAYS = (1, 2, 4, 8, 15)  # seconds between start-up attempts (about 30 s), then the start fails
 
 
-def reachable(engine: Engine) -> str | None:
-    # None when the database answers, else why not: one line, without credentials.
+def reachable(engine: Engine) -> str | None:  # None, or why not in one line (no credentials)
     try:
         with engine.connect() as connection:
             connection.execute(text("SELECT 1"))

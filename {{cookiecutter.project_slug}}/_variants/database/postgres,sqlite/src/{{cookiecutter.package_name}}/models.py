@@ -4,8 +4,7 @@ from sqlmodel import Field, SQLModel
 
 
 class ItemBase(SQLModel):
-    # No NUL character: PostgreSQL text cannot hold one (SQLModel passes schema_extra on to pydantic).
-    name: str = Field(min_length=1, max_length=100, schema_extra={"pattern": r"^[^\x00]*$"})
+    name: str = Field(min_length=1, max_length=100, schema_extra={"pattern": r"^[^\x00]*$"})  # no NUL: PostgreSQL
 
 
 class Item(ItemBase, table=True):

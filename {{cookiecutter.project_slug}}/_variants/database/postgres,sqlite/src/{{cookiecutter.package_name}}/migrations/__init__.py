@@ -1,5 +1,4 @@
-"""Alembic migrations: `python -m {{ cookiecutter.package_name }} migrate` (`make migrate`), the release step before the
-service starts, never the lifespan (once per worker). env.py locks the database: two at once are safe."""
+"""Alembic, run by `make migrate` before the service starts, never by the lifespan (docs/operations.md)."""
 
 import logging
 from pathlib import Path

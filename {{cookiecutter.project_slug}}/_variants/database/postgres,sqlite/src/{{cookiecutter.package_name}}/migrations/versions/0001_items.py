@@ -9,9 +9,7 @@ down_revision = None
 
 def upgrade() -> None:
     op.create_table(
-        "item",
-        sa.Column("id", sa.Integer(), primary_key=True),
-        sa.Column("name", sa.String(length=100), nullable=False),
+        "item", sa.Column("id", sa.Integer(), primary_key=True), sa.Column("name", sa.String(100), nullable=False)
     )
 
 
