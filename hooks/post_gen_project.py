@@ -2,7 +2,8 @@
 
 1. Lay out the answers' files. `_variants/<answer>/<value>/` holds the files an answer's value adds,
    at their paths in the project (`_variants/server/gunicorn/src/<package>/serving/gunicorn_conf.py`);
-   `_variants/<a>+<b>/<value a>+<value b>/` those of two answers together. The chosen folders are
+   `_variants/<a>+<b>/<value a>+<value b>/` those of two answers together, and `<value>,<value>/`
+   those that several values of an answer share (`database/postgres,sqlite/`). The chosen folders are
    laid over the project, then `_variants/` is removed: the folder tree is the only table there is.
    Adding a server or a packaging is adding its folder (and its value in cookiecutter.json).
 2. Record the answers and the template's source and commit in .cruft.json, the form `cruft check`
@@ -48,7 +49,11 @@ def variant_folders() -> dict[Path, bool]:
         if unknown:
             raise GenerationError(f"{answers} names no answer of cookiecutter.json: {', '.join(unknown)}")
         for values in sorted(path for path in answers.iterdir() if path.is_dir()):
-            folders[values] = values.name.split("+") == [str(ANSWERS[name]) for name in names]
+            # A comma lists the values that share a folder: `database/postgres,sqlite/` is either.
+            parts = values.name.split("+")
+            folders[values] = len(parts) == len(names) and all(
+                str(ANSWERS[name]) in part.split(",") for name, part in zip(names, parts, strict=True)
+            )
     return folders
 
 

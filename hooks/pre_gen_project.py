@@ -27,11 +27,11 @@ METRICS_PORT = "{{ metrics_port }}"
 # would shadow it.
 DEPENDENCY_IMPORT_NAMES = frozenset(
     {
-        "annotated_types", "anyio", "click", "dotenv", "email_validator", "fastapi", "granian", "gunicorn",
-        "h11", "httpcore", "httpcore2", "httptools", "httpx", "httpx2", "hypothesis", "idna", "mypy",
-        "opentelemetry", "packaging", "prometheus_client", "pydantic", "pydantic_core",
-        "pydantic_settings", "pytest", "requests", "ruff", "schemathesis", "sentry_sdk",
-        "sniffio", "starlette", "typing_extensions", "typing_inspection", "urllib3",
+        "alembic", "annotated_types", "anyio", "click", "dotenv", "email_validator", "fastapi", "granian",
+        "gunicorn", "h11", "httpcore", "httpcore2", "httptools", "httpx", "httpx2", "hypothesis", "idna", "mypy",
+        "opentelemetry", "packaging", "prometheus_client", "psycopg", "pydantic", "pydantic_core",
+        "pydantic_settings", "pytest", "requests", "ruff", "schemathesis", "sentry_sdk", "sniffio", "sqlalchemy",
+        "sqlmodel", "starlette", "typing_extensions", "typing_inspection", "urllib3",
         "uvicorn", "uvicorn_worker", "uvloop", "watchfiles", "websockets", "werkzeug", "yaml",
     }
 )  # fmt: skip
@@ -39,9 +39,9 @@ DEPENDENCY_IMPORT_NAMES = frozenset(
 # names cannot depend on it (the installer sees the project depending on itself).
 DEPENDENCY_DISTRIBUTION_NAMES = frozenset(
     {
-        "fastapi", "granian", "gunicorn", "hatchling", "httpx2", "mypy", "prometheus-client", "pydantic",
-        "pydantic-settings", "pytest", "ruff", "schemathesis", "sentry-sdk", "starlette", "uvicorn",
-        "uvicorn-worker",
+        "alembic", "fastapi", "granian", "gunicorn", "hatchling", "httpx2", "mypy", "prometheus-client",
+        "psycopg", "pydantic", "pydantic-settings", "pytest", "ruff", "schemathesis", "sentry-sdk", "sqlalchemy",
+        "sqlmodel", "starlette", "uvicorn", "uvicorn-worker",
     }
 )  # fmt: skip
 # Names Windows refuses for a file or folder, whatever the extension.

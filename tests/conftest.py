@@ -19,12 +19,23 @@ TEMPLATE_DIR = Path(__file__).resolve().parents[1]
 CHOICES = json.loads((TEMPLATE_DIR / "cookiecutter.json").read_text(encoding="utf-8"))
 SERVERS: tuple[str, ...] = tuple(CHOICES["server"])
 PACKAGINGS: tuple[str, ...] = tuple(CHOICES["packaging"])
+# The databases a project can have; the first, "none", is the default.
+DATABASES: tuple[str, ...] = tuple(CHOICES["database"])
 # Every server in every packaging, as (server, packaging); the defaults first.
 COMBINATIONS: tuple[tuple[str, str], ...] = tuple((server, packaging) for packaging in PACKAGINGS for server in SERVERS)
 # Projects installed on this machine target the Python that runs the tests.
 HOST_PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
 # The tools the tests use (uv among them) live beside the interpreter running pytest.
 TOOLS_DIR = Path(sys.executable).parent
+
+
+def folder_is_chosen(values_folder: Path, answers: dict[str, str]) -> bool:
+    """Whether `_variants/<a>+<b>/<values a>+<values b>/` is laid in for these answers: each part of the
+    folder's name lists, separated by commas, the values of its answer that choose it."""
+    names, parts = values_folder.parent.name.split("+"), values_folder.name.split("+")
+    return len(names) == len(parts) and all(
+        answers[name] in part.split(",") for name, part in zip(names, parts, strict=True)
+    )
 
 
 def tool(name: str) -> str:

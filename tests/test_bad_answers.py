@@ -121,6 +121,7 @@ BAD_ANSWERS = [
     case("server-unknown", "server", "nginx"),
     case("server-old-runner-value", "server", "docker"),
     case("packaging-unknown", "packaging", "vm"),
+    case("database-unknown", "database", "mysql"),
     # answers that do not go together
     case("kubernetes-on-a-host", "kubernetes", "yes", packaging="host"),
     # issue 26: accepted, then `make run` exited 2 and `make test` errored (both servers on one port)

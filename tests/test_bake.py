@@ -14,7 +14,7 @@ import pytest
 import yaml
 from dotenv import dotenv_values
 
-from tests.conftest import COMBINATIONS, SERVERS, TEMPLATE_DIR
+from tests.conftest import COMBINATIONS, SERVERS, TEMPLATE_DIR, folder_is_chosen
 
 PROJECT_TEMPLATE = TEMPLATE_DIR / "{{cookiecutter.project_slug}}"
 VARIANTS_DIR = PROJECT_TEMPLATE / "_variants"
@@ -52,9 +52,8 @@ def expected_files(answers: dict[str, str]) -> set[str]:
     (`kubernetes+metrics/yes+yes` for two answers together), plus .cruft.json the post-gen hook writes."""
     files = {path for path in files_under(PROJECT_TEMPLATE) if path.parts[0] != VARIANTS_DIR.name}
     for answer_folder in VARIANTS_DIR.iterdir():
-        names = answer_folder.name.split("+")
         for values_folder in answer_folder.iterdir():
-            if values_folder.name.split("+") == [answers[name] for name in names]:
+            if folder_is_chosen(values_folder, answers):
                 files |= files_under(values_folder)
     return {NAME_PART.sub(lambda match: answers[match[1]], path.as_posix()) for path in files} | {".cruft.json"}
 
@@ -273,16 +272,31 @@ def default_app_name(project: Path, package: str) -> Any:
 # Between them, these bakes (one per server) hold every file of the template: each server, each packaging,
 # Kubernetes, metrics and sentry (test_a_bake_per_server_holds_every_file checks it).
 EVERY_FILE = [
-    *(pytest.param({"server": server, "packaging": "host"}, id=f"{server}-host") for server in SERVERS[:-1]),
+    *(pytest.param({"server": server, "packaging": "host"}, id=f"{server}-host") for server in SERVERS[:-2]),
+    pytest.param({"server": SERVERS[-2], "packaging": "host", "database": "sqlite"}, id=f"{SERVERS[-2]}-host-sqlite"),
     pytest.param(
-        {"server": SERVERS[-1], "packaging": "docker", "kubernetes": "yes", "metrics": "yes", "sentry": "yes"},
-        id=f"{SERVERS[-1]}-docker-kubernetes-metrics-sentry",
+        {
+            "server": SERVERS[-1],
+            "packaging": "docker",
+            "kubernetes": "yes",
+            "metrics": "yes",
+            "sentry": "yes",
+            "database": "postgres",
+        },
+        id=f"{SERVERS[-1]}-docker-kubernetes-metrics-sentry-postgres",
     ),
 ]
 
 
 def test_a_bake_per_server_holds_every_file() -> None:
-    answers = {"project_slug": "s", "package_name": "p", "kubernetes": "no", "metrics": "no", "sentry": "no"}
+    answers = {
+        "project_slug": "s",
+        "package_name": "p",
+        "kubernetes": "no",
+        "metrics": "no",
+        "sentry": "no",
+        "database": "none",
+    }
     covered = {name for param in EVERY_FILE for name in expected_files({**answers, **param.values[0]})}
     variant_folders = [values for answer in VARIANTS_DIR.iterdir() for values in answer.iterdir()]
     every = {

@@ -50,8 +50,8 @@ def test_answers_arrive_as_data_even_with_quotes_and_backslashes(tmp_path: Path)
 
 
 # Checked by cookiecutter itself against their lists in cookiecutter.json (tests/test_bad_answers.py
-# proves an unknown value is refused): the hook repeats no list of servers or packagings.
-CHOSEN_FROM_COOKIECUTTER_JSON = {"server", "packaging"}
+# proves an unknown value is refused): the hook repeats no list of servers, packagings or databases.
+CHOSEN_FROM_COOKIECUTTER_JSON = {"server", "packaging", "database"}
 
 
 def test_every_other_answer_has_a_check(hook: Any) -> None:

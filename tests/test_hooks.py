@@ -15,7 +15,7 @@ import pytest
 from cookiecutter.environment import StrictEnvironment
 
 import local_extensions
-from tests.conftest import COMBINATIONS, TEMPLATE_DIR
+from tests.conftest import COMBINATIONS, TEMPLATE_DIR, folder_is_chosen
 
 HOOKS_DIR = TEMPLATE_DIR / "hooks"
 COOKIECUTTER_JSON = json.loads((TEMPLATE_DIR / "cookiecutter.json").read_text(encoding="utf-8"))
@@ -34,6 +34,7 @@ VALID_ANSWERS = {
     "kubernetes": "no",
     "metrics": "no",
     "sentry": "no",
+    "database": "none",
     "cruft_check": "no",
 }
 
@@ -148,11 +149,12 @@ def variant_folder_problem(folder: Path) -> str | None:
     names, values = folder.parent.name.split("+"), folder.name.split("+")
     if len(names) != len(values):
         return f"{len(names)} answers but {len(values)} values"
-    for name, value in zip(names, values, strict=True):
+    for name, value_list in zip(names, values, strict=True):
         if not isinstance(COOKIECUTTER_JSON.get(name), list):
             return f"{name} is no choice answer of cookiecutter.json"
-        if value not in COOKIECUTTER_JSON[name]:
-            return f"{value} is not one of {name}'s choices {COOKIECUTTER_JSON[name]}"
+        for value in value_list.split(","):
+            if value not in COOKIECUTTER_JSON[name]:
+                return f"{value} is not one of {name}'s choices {COOKIECUTTER_JSON[name]}"
     return None
 
 
@@ -167,7 +169,13 @@ def test_each_variant_folder_names_answers_and_their_values(folder: Path) -> Non
 
 @pytest.mark.parametrize(
     ("answers", "values"),
-    [("runner", "uvicorn"), ("server", "hypercorn"), ("kubernetes+metrics", "yes"), ("server", "uvicorn+host")],
+    [
+        ("runner", "uvicorn"),
+        ("server", "hypercorn"),
+        ("kubernetes+metrics", "yes"),
+        ("server", "uvicorn+host"),
+        ("database", "postgres,mysql"),
+    ],
 )
 def test_a_misnamed_variant_folder_would_be_caught(answers: str, values: str) -> None:
     assert variant_folder_problem(VARIANTS_DIR / answers / values)
@@ -216,7 +224,7 @@ def chosen_files(answers: dict[str, str]) -> dict[str, str]:
     """project path -> the `_variants/` file it comes from, for these answers (read from the template tree)."""
     chosen = {}
     for folder in variant_folders():
-        if folder.name.split("+") == [answers[name] for name in folder.parent.name.split("+")]:
+        if folder_is_chosen(folder, answers):
             for source in folder.rglob("*"):
                 if source.is_file():
                     rendered = render_path(source.relative_to(PROJECT_TEMPLATE), answers).as_posix()
@@ -250,6 +258,17 @@ def test_two_answers_together_need_both_values(tmp_path: Path, monkeypatch: pyte
 
     assert "deploy/kubernetes/base/deployment.yaml" in names
     assert [name for name in names if "servicemonitor" in name] == []
+
+
+@pytest.mark.parametrize("database", ["none", "postgres", "sqlite"])
+def test_a_comma_folder_is_laid_in_for_each_value_it_lists(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, database: str
+) -> None:
+    hook = make_post_gen(tmp_path, monkeypatch, database=database)
+    installed, _ = hook.install_variant_files()
+    names = {path.as_posix() for path in installed}
+
+    assert ("src/my_fastapi_service/database.py" in names) == (database != "none")
 
 
 def test_a_folder_naming_no_answer_is_an_error(post_gen: ModuleType) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import COMBINATIONS, PACKAGINGS, SERVERS, bake_project
+from tests.conftest import COMBINATIONS, DATABASES, PACKAGINGS, SERVERS, bake_project
 
 # Lines of src/<package>'s Python files, every line counted (comments and blank ones too).
 DEFAULT_COMBINATION = (SERVERS[0], PACKAGINGS[0])
@@ -18,6 +18,10 @@ DEFAULT_BUDGET = 500  # the default answers
 OTHER_BUDGET = 560  # every other server x packaging
 METRICS_EXTRA = 200  # what metrics=yes may add to its combination
 SENTRY_EXTRA = 40  # what sentry=yes may add
+# What a database may add (issue 25 aimed at 200: database.py, models.py, the example router, Alembic's
+# env.py and first revision, and the hooks in settings, lifespan, /readyz and __main__).
+DATABASE_EXTRA = 215
+WITH_A_DATABASE = [pytest.param(database, id=f"database-{database}") for database in DATABASES[1:]]
 COMBINATION_PARAMS = [pytest.param(server, packaging, id=f"{server}-{packaging}") for server, packaging in COMBINATIONS]
 APP_CODE = ("main.py", "settings.py", "lifespan.py", "middleware.py", "routers")
 # Names the Python docs document as public although they start with "_": namedtuple's API, os._exit.
@@ -94,6 +98,14 @@ def test_sentry_adds_at_most_its_budget(bake: Callable[..., Path], server: str, 
     with_sentry = source_lines(package_dir(bake(server, packaging, sentry="yes")))
 
     assert 0 < with_sentry - without <= SENTRY_EXTRA, f"sentry=yes adds {with_sentry - without} lines"
+
+
+@pytest.mark.parametrize("database", WITH_A_DATABASE)
+def test_a_database_adds_at_most_its_budget(bake: Callable[..., Path], database: str) -> None:
+    without = source_lines(package_dir(bake(*DEFAULT_COMBINATION)))
+    with_database = source_lines(package_dir(bake(*DEFAULT_COMBINATION, database=database)))
+
+    assert 0 < with_database - without <= DATABASE_EXTRA, f"database={database} adds {with_database - without} lines"
 
 
 # --- public APIs only ----------------------------------------------------------------------------------
@@ -198,6 +210,14 @@ def test_generated_code_uses_no_dependencys_private_name(
     bake: Callable[..., Path], server: str, packaging: str, metrics: str
 ) -> None:
     project = bake(server, packaging, metrics=metrics, sentry=metrics)  # sentry goes with metrics
+    files = sorted([*(project / "src").rglob("*.py"), *(project / "tests").rglob("*.py")])
+
+    assert private_uses(files, package_dir(project).name) == []
+
+
+@pytest.mark.parametrize("database", WITH_A_DATABASE)
+def test_database_code_uses_no_dependencys_private_name(bake: Callable[..., Path], database: str) -> None:
+    project = bake(*DEFAULT_COMBINATION, database=database)
     files = sorted([*(project / "src").rglob("*.py"), *(project / "tests").rglob("*.py")])
 
     assert private_uses(files, package_dir(project).name) == []

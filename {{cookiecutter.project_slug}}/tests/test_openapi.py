@@ -10,6 +10,11 @@ Only the checks that hold for any FastAPI app run (names from schemathesis' chec
 others test choices FastAPI makes on purpose: a status a route raises without declaring it
 (`HTTPException(404)`), pydantic's lax coercion (`{"price": false}` is a valid float), and an
 `Allow` header naming the methods of the first route that matches the path.
+{%- if cookiecutter.database != "none" %}
+
+Every case's app runs on the test's throwaway database (conftest.py sets DATABASE_URL), which its
+examples share.
+{%- endif %}
 """
 
 from __future__ import annotations
@@ -46,7 +51,15 @@ def declares(case: schemathesis.Case[Any], status: int) -> bool:
 
 
 @schema.parametrize()
+{%- if cookiecutter.database != "none" %}
+@settings(
+    max_examples=50,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],  # the throwaway database
+)
+{%- else %}
 @settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+{%- endif %}
 def test_api_conforms_to_its_schema(case: schemathesis.Case[Any]) -> None:
     request = case.as_transport_kwargs(base_url="http://testserver")  # TestClient's own address
     if isinstance(request.get("data"), bytes | str):  # a raw body: `content` in TestClient's words

@@ -78,6 +78,9 @@ def test_env_example_lists_every_setting() -> None:
 
 # Read by compose.yaml, not by the service.
 COMPOSE_ONLY: set[str] = {% if cookiecutter.packaging == "docker" %}{"EDGE_SUBNET", "EDGE_ADDRESS", "APP_ADDRESS", "CERTS_DIR", "ACME_WEBROOT"}{% else %}set(){% endif %}
+{%- if cookiecutter.packaging == "docker" and cookiecutter.database == "postgres" %}
+COMPOSE_ONLY.add("POSTGRES_PASSWORD")  # compose's PostgreSQL
+{%- endif %}
 
 
 def test_env_example_lists_only_settings() -> None:

@@ -10,7 +10,7 @@ from {{ cookiecutter.package_name }} import __version__, middleware
 from {{ cookiecutter.package_name }}.error_tracking import init_error_tracking
 {%- endif %}
 from {{ cookiecutter.package_name }}.lifespan import lifespan
-from {{ cookiecutter.package_name }}.routers import health, root
+from {{ cookiecutter.package_name }}.routers import health, {% if cookiecutter.database != "none" %}items, {% endif %}root
 {%- if cookiecutter.metrics == "yes" %}
 from {{ cookiecutter.package_name }}.serving.metrics import MetricsMiddleware
 {%- endif %}
@@ -36,9 +36,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.dependency_overrides[get_settings] = lambda: settings  # `Depends(get_settings)` gives these settings
     app.state.readiness = "starting"
+{%- if cookiecutter.database != "none" %}
+    app.state.settings = settings  # the lifespan opens the database with them
+{%- endif %}
 
     app.include_router(root.router)
     app.include_router(health.router)
+{%- if cookiecutter.database != "none" %}
+    app.include_router(items.router)
+{%- endif %}
 
     # The last added runs first. The body limit: a route's own `max_body_size` overrides it, larger or smaller.
     app.add_middleware(RequestBodyLimitMiddleware, max_body_size=settings.max_body_bytes)

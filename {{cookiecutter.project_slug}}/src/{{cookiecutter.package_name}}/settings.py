@@ -1,12 +1,19 @@
 """Every setting, from the environment or .env: ENV_PREFIX + its name, but the standard names (.env.example)."""
 
+{% if cookiecutter.database != "none" -%}
+import contextlib
+{% endif -%}
 import ipaddress
 import sys
 from functools import lru_cache
 from typing import Annotated, Literal
 
-from pydantic import Field, {% if cookiecutter.sentry == "yes" %}SecretStr, {% endif %}ValidationError, ValidationInfo, field_validator
+from pydantic import Field, {% if cookiecutter.database != "none" or cookiecutter.sentry == "yes" %}SecretStr, {% endif %}ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+{%- if cookiecutter.database != "none" %}
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+{%- endif %}
 
 ENV_PREFIX = "{{ cookiecutter.package_name | upper }}_"
 
@@ -45,6 +52,16 @@ class Settings(BaseSettings):
     cors_allow_credentials: bool = False
     max_body_bytes: int = Field(default=1_048_576, ge=0)
     limit_concurrency: int = Field(default=1_000, ge=0)
+{%- if cookiecutter.database != "none" %}
+    # A secret: never in logs, reprs or error lines. Tests use a throwaway database (tests/conftest.py).
+    database_url: SecretStr = Field(
+        default=SecretStr({% if cookiecutter.database == "postgres" %}"postgresql+psycopg://{{ cookiecutter.package_name }}@127.0.0.1:5432/{{ cookiecutter.package_name }}"{% else %}"sqlite:///app.db"{% endif %}),
+        validation_alias="DATABASE_URL",
+    )
+{%- if cookiecutter.database == "postgres" %}
+    database_pool_size: int = Field(default=10, ge=1, le=1000)  # per worker: docs/operations.md
+{%- endif %}
+{%- endif %}
 
     @field_validator("allowed_hosts", "cors_origins", mode="before")
     @classmethod
@@ -58,6 +75,17 @@ class Settings(BaseSettings):
         if value and value == info.data.get("port"):
             raise ValueError("must differ from PORT (the metrics never share the public port)")
         return value
+{%- endif %}
+
+{%- if cookiecutter.database != "none" %}
+
+    @field_validator("database_url")
+    @classmethod
+    def a_{{ cookiecutter.database }}_url(cls, value: SecretStr) -> SecretStr:
+        with contextlib.suppress(ArgumentError, ValueError):  # ValueError: a port that is no number
+            if make_url(value.get_secret_value()).get_backend_name() == "{{ "postgresql" if cookiecutter.database == "postgres" else "sqlite" }}":
+                return value
+        raise ValueError("must be a URL such as {{ "postgresql+psycopg://user:password@host:5432/name" if cookiecutter.database == "postgres" else "sqlite:///path/to/app.db" }}")
 {%- endif %}
 
     @field_validator("forwarded_allow_ips")
@@ -114,5 +142,8 @@ def load_settings_or_exit() -> Settings:
             name = env_var_name(field) if field in Settings.model_fields else field
             reason = problem["msg"].removeprefix("Value error, ")
             value = ",".join(v) if isinstance(v := problem.get("input"), tuple) else v  # as the variable is written
+{%- if cookiecutter.database != "none" %}
+            value = "**********" if name == "DATABASE_URL" else value  # a secret, never printed
+{%- endif %}
             print(f"error: invalid setting {name}={value!r}: {reason}", file=sys.stderr)
         raise SystemExit(2) from None

@@ -1,0 +1,263 @@
+"""database=sqlite and database=postgres (issue 25): each bakes to a project whose own `make install
+lint test` passes (PostgreSQL's against a real server this module starts, as the postgres user when
+root), whose migrations can run twice at once (both succeed, one applies), and whose data outlives a
+restart of two workers."""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import json
+import os
+import re
+import shutil
+import signal
+import sqlite3
+import subprocess
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import DATABASES, PACKAGINGS, SERVERS, bake_project, project_env, run, tool
+from tests.support.live_server import LOOPBACK, free_port, live_server, package_name, wait_until
+
+pytestmark = pytest.mark.xdist_group("database")
+INSTALLED = [pytest.mark.install, pytest.mark.live]
+
+# Debian's PostgreSQL server binaries (15 on bookworm, 17 on trixie): the newest installed.
+PG_BIN = max(
+    Path("/usr/lib/postgresql").glob("*/bin"), key=lambda path: int(path.parent.name), default=Path("/nonexistent")
+)
+WITH_A_DATABASE = [database for database in DATABASES if database != "none"]
+APPLIED = "Running upgrade  -> 0001"  # Alembic's line when it applies the first revision
+
+
+def as_postgres(args: list[str]) -> list[str]:
+    """PostgreSQL refuses to run as root: as root, run its tools as the postgres user."""
+    return ["runuser", "-u", "postgres", "--", *args] if os.geteuid() == 0 else args
+
+
+@pytest.fixture(scope="module")
+def postgres_server() -> Iterator[str]:
+    """A throwaway PostgreSQL on a free port of 127.0.0.1; its server URL (database postgres)."""
+    if not (PG_BIN / "initdb").exists() or (os.geteuid() == 0 and shutil.which("runuser") is None):
+        pytest.skip("PostgreSQL is not installed (no /usr/lib/postgresql/*/bin/initdb): apt-get install postgresql")
+    folder = Path(tempfile.mkdtemp(prefix="pg-"))  # not pytest's tmp folder: the postgres user must enter it
+    folder.chmod(0o755)
+    if os.geteuid() == 0:
+        shutil.chown(folder, "postgres")
+    data, port = folder / "data", free_port()
+    subprocess.run(
+        as_postgres([str(PG_BIN / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust"]),
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    options = f"-p {port} -k {folder} -c listen_addresses={LOOPBACK}"
+    ctl = [str(PG_BIN / "pg_ctl"), "-D", str(data), "-l", str(folder / "logfile")]
+    subprocess.run(as_postgres([*ctl, "-o", options, "-w", "start"]), check=True, capture_output=True, timeout=120)
+    try:
+        yield f"postgresql+psycopg://postgres@{LOOPBACK}:{port}/postgres"
+    finally:
+        subprocess.run(as_postgres([*ctl, "-m", "fast", "stop"]), capture_output=True, timeout=120, check=False)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def new_database(server_url: str, tmp_path: Path, database: str) -> str:
+    """An empty database for one test: a file in tmp_path, or a new database on the server."""
+    if database == "sqlite":
+        return f"sqlite:///{tmp_path / 'app.db'}"
+    name = f"t{tmp_path.name.replace('-', '_').lower()}"[:40]
+    port = server_url.rsplit(":", 1)[1].split("/")[0]
+    subprocess.run(
+        as_postgres([str(PG_BIN / "createdb"), "-h", LOOPBACK, "-p", port, "-U", "postgres", name]),
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    return server_url.rsplit("/", 1)[0] + f"/{name}"
+
+
+@pytest.fixture
+def server_url(request: pytest.FixtureRequest, database: str) -> str:
+    """The PostgreSQL server's URL for database=postgres (started on first use), else ''."""
+    return str(request.getfixturevalue("postgres_server")) if database == "postgres" else ""
+
+
+@pytest.fixture
+def project(installed_project: Callable[..., Path], database: str) -> Path:
+    return installed_project(SERVERS[0], PACKAGINGS[0], variant=database, database=database)
+
+
+@pytest.mark.parametrize("database", [pytest.param(database, marks=INSTALLED) for database in WITH_A_DATABASE])
+def test_the_project_lints_and_passes_its_tests(project: Path, server_url: str, database: str) -> None:
+    env = project_env(TEST_DATABASE_URL=server_url) if server_url else project_env()
+    for target in ("lint", "test"):
+        result = run(["make", target], project, env=env, timeout=900)
+        assert result.returncode == 0, f"make {target} failed:\n{result.stdout[-4000:]}\n{result.stderr[-2000:]}"
+    assert " skipped" not in result.stdout.splitlines()[-1], result.stdout[-2000:]
+    assert not list(project.glob("*.db")), "the tests wrote a database file into the project"
+
+
+# Run by the project's Python (which has psycopg): holds the migrations' advisory lock until both
+# migrations wait for it, as pg_locks shows, then lets them go. Prints "both waited" or "timed out".
+HOLD_THE_MIGRATION_LOCK = """
+import sys, time, psycopg
+url, key = sys.argv[1].replace("+psycopg", ""), int(sys.argv[2])
+with psycopg.connect(url, autocommit=True) as connection:
+    connection.execute("SELECT pg_advisory_lock(%s)", (key,))
+    print("locked", flush=True)
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        waiting = connection.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
+        if waiting.fetchone()[0] == 2:
+            print("both waited", flush=True)
+            break
+        time.sleep(0.1)
+    else:
+        print("timed out", flush=True)
+"""
+
+
+def open_files(pid: int) -> set[str]:
+    with contextlib.suppress(OSError):
+        return {os.readlink(fd) for fd in Path(f"/proc/{pid}/fd").iterdir()}
+    return set()
+
+
+@pytest.mark.parametrize("database", [pytest.param(database, marks=INSTALLED) for database in WITH_A_DATABASE])
+def test_two_migrations_at_once_both_succeed_and_one_applies(
+    project: Path, server_url: str, database: str, tmp_path: Path
+) -> None:
+    """Both start while the database is locked, so they really meet: PostgreSQL's wait on the
+    migrations' advisory lock (seen in pg_locks), SQLite's on the file's write lock."""
+    url = new_database(server_url, tmp_path, database)
+    env = project_env(DATABASE_URL=url)
+    python = str(project / ".venv" / "bin" / "python")
+    if database == "postgres":
+        env_py = (project / "src" / package_name(project) / "migrations" / "env.py").read_text(encoding="utf-8")
+        key = re.search(r"^LOCK_KEY = ([\d_]+)", env_py, re.MULTILINE)
+        assert key, "env.py names no LOCK_KEY"
+        holder = subprocess.Popen(
+            [python, "-c", HOLD_THE_MIGRATION_LOCK, url, key[1]], cwd=project, stdout=subprocess.PIPE, text=True
+        )
+        assert holder.stdout
+        assert holder.stdout.readline().strip() == "locked"
+    else:
+        database_file = tmp_path / "app.db"
+        blocker = sqlite3.connect(database_file, isolation_level=None)
+        blocker.execute("BEGIN EXCLUSIVE")
+    runs = [
+        subprocess.Popen(
+            [python, "-m", package_name(project), "migrate"],
+            cwd=project,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    if database == "postgres":
+        assert holder.communicate(timeout=120)[0].strip() == "both waited"
+    else:
+        for process in runs:  # each has the file open: it is at its BEGIN IMMEDIATE, behind the blocker
+            wait_until(
+                lambda pid=process.pid: str(database_file) in open_files(pid), 60, "the migration to open the file"
+            )
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    outputs = [process.communicate(timeout=120)[0] for process in runs]
+
+    assert [process.returncode for process in runs] == [0, 0], outputs
+    assert sum(output.count(APPLIED) for output in outputs) == 1, outputs
+
+
+@pytest.mark.parametrize("database", [pytest.param(database, marks=INSTALLED) for database in WITH_A_DATABASE])
+def test_an_item_outlives_a_restart_of_two_workers(
+    project: Path, server_url: str, database: str, tmp_path: Path
+) -> None:
+    env = project_env(DATABASE_URL=new_database(server_url, tmp_path, database), WEB_CONCURRENCY="2")
+    migrated = run(["make", "migrate"], project, env=env, timeout=120)
+    assert migrated.returncode == 0, migrated.stdout + migrated.stderr
+
+    with live_server(project, env, tmp_path / "first.log") as server:
+        server.wait_ready()
+        created = post_json(server.port, "/items/", {"name": "kept"})
+        server.signal_server(signal.SIGTERM)
+        server.wait_exit(timeout=60)
+    with live_server(project, env, tmp_path / "second.log") as server:
+        server.wait_ready()
+        status, body = server.get(f"/items/{created['id']}")
+
+    assert (status, json.loads(body)) == (200, {"id": created["id"], "name": "kept"})
+
+
+def post_json(port: int, path: str, payload: dict[str, str]) -> dict[str, object]:
+    connection = http.client.HTTPConnection(LOOPBACK, port, timeout=10)
+    try:
+        connection.request("POST", path, body=json.dumps(payload), headers={"Content-Type": "application/json"})
+        response = connection.getresponse()
+        body = response.read()
+    finally:
+        connection.close()
+    assert response.status == 201, body
+    result: dict[str, object] = json.loads(body)
+    return result
+
+
+# --- the release step in each packaging, read from the baked files -------------------------------------
+
+
+@pytest.mark.parametrize("database", WITH_A_DATABASE)
+def test_the_systemd_unit_migrates_before_each_start(tmp_path: Path, database: str) -> None:
+    project = bake_project(tmp_path, packaging="host", database=database)
+    unit = (project / "deploy" / f"{project.name}.service").read_text(encoding="utf-8")
+    package = package_name(project)
+
+    assert [line for line in unit.splitlines() if line.startswith("ExecStartPre=")] == [
+        f"ExecStartPre=/opt/{project.name}/.venv/bin/python -m {package} migrate"
+    ]
+
+
+def test_compose_migrates_once_before_the_app_with_postgres_beside_it(tmp_path: Path) -> None:
+    project = bake_project(tmp_path, packaging="docker", database="postgres")
+    services = yaml.safe_load((project / "compose.yaml").read_text(encoding="utf-8"))["services"]
+
+    assert services["app"]["depends_on"] == {"migrate": {"condition": "service_completed_successfully"}}
+    assert services["migrate"]["command"][-1] == "migrate"
+    assert services["migrate"]["depends_on"] == {"db": {"condition": "service_healthy"}}
+    assert "pg_isready" in services["db"]["healthcheck"]["test"]
+    assert services["db"]["volumes"] == ["db-data:/var/lib/postgresql/data"]
+
+
+def test_compose_keeps_sqlite_on_a_volume_and_the_root_read_only(tmp_path: Path) -> None:
+    project = bake_project(tmp_path, packaging="docker", database="sqlite")
+    compose = yaml.safe_load((project / "compose.yaml").read_text(encoding="utf-8"))
+    app, migrate = compose["services"]["app"], compose["services"]["migrate"]
+
+    assert app["read_only"] is True
+    assert app["volumes"] == migrate["volumes"] == ["app-data:/app/data"]
+    assert app["environment"]["DATABASE_URL"] == migrate["environment"]["DATABASE_URL"] == "sqlite:////app/data/app.db"
+    assert "chown 10001:10001 /app/data" in (project / "Dockerfile").read_text(encoding="utf-8")
+
+
+def test_the_kubernetes_job_runs_the_migrations(tmp_path: Path) -> None:
+    project = bake_project(tmp_path, packaging="docker", kubernetes="yes", database="postgres")
+    result = run([tool("kubectl"), "kustomize", "deploy/kubernetes/migrate"], project, timeout=120)
+    assert result.returncode == 0, result.stderr
+    (job,) = yaml.safe_load_all(result.stdout)
+
+    assert job["kind"] == "Job"
+    assert job["spec"]["template"]["spec"]["containers"][0]["command"][-1] == "migrate"
+
+
+def test_generated_ci_tests_against_a_postgres_service(tmp_path: Path) -> None:
+    project = bake_project(tmp_path, database="postgres")
+    job = yaml.safe_load((project / ".github" / "workflows" / "ci.yml").read_text(encoding="utf-8"))["jobs"]["test"]
+
+    assert job["services"]["postgres"]["image"].startswith("postgres:")
+    assert job["env"]["TEST_DATABASE_URL"].startswith("postgresql+psycopg://")
