@@ -87,11 +87,21 @@ def server_url(request: pytest.FixtureRequest, database: str) -> str:
     return str(request.getfixturevalue("postgres_server")) if database == "postgres" else ""
 
 
+# Each server with each database; the servers after the default in `make test-all` only.
+EVERY_SERVER = [pytest.param(name, id=name, marks=[pytest.mark.slow] * (name != SERVERS[0])) for name in SERVERS]
+
+
 @pytest.fixture
-def project(installed_project: Callable[..., Path], database: str) -> Path:
-    return installed_project(SERVERS[0], PACKAGINGS[0], variant=database, database=database)
+def server_name(request: pytest.FixtureRequest) -> str:
+    return str(getattr(request, "param", SERVERS[0]))
 
 
+@pytest.fixture
+def project(installed_project: Callable[..., Path], database: str, server_name: str) -> Path:
+    return installed_project(server_name, PACKAGINGS[0], variant=database, database=database)
+
+
+@pytest.mark.parametrize("server_name", EVERY_SERVER, indirect=True)
 @pytest.mark.parametrize("database", [pytest.param(database, marks=INSTALLED) for database in WITH_A_DATABASE])
 def test_the_project_lints_and_passes_its_tests(project: Path, server_url: str, database: str) -> None:
     env = project_env(TEST_DATABASE_URL=server_url) if server_url else project_env()
@@ -176,6 +186,7 @@ def test_two_migrations_at_once_both_succeed_and_one_applies(
     assert sum(output.count(APPLIED) for output in outputs) == 1, outputs
 
 
+@pytest.mark.parametrize("server_name", EVERY_SERVER, indirect=True)
 @pytest.mark.parametrize("database", [pytest.param(database, marks=INSTALLED) for database in WITH_A_DATABASE])
 def test_an_item_outlives_a_restart_of_two_workers(
     project: Path, server_url: str, database: str, tmp_path: Path
