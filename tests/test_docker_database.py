@@ -28,7 +28,7 @@ import yaml
 from tests import test_docker as docker_tier
 from tests.conftest import bake_project, project_env, run
 from tests.support import docker_env
-from tests.support.live_server import figure, free_port
+from tests.support.live_server import figure, free_port, wait_until
 from tests.test_docker import LOOPBACK_PORTS, Compose, docker, docker_only_env, free_subnet
 
 pytestmark = [pytest.mark.docker, pytest.mark.xdist_group("docker")]
@@ -66,7 +66,8 @@ def project(tmp_path_factory: pytest.TempPathFactory, database: str, engine: Non
         python_version=PYTHON_VERSION,
         packaging="docker",
         database=database,
-        project_name=f"Compose Database Probe {database} {os.getpid()}",
+        # Short: the edge's nginx variables ($<package>_request_id) must stay within 46 characters.
+        project_name=f"Compose DB {database} {os.getpid()}",
     )
     services = yaml.safe_load((path / "compose.yaml").read_text())["services"]
     image = services["app"]["image"].replace("${IMAGE_TAG:-latest}", "latest")
@@ -92,7 +93,10 @@ def project(tmp_path_factory: pytest.TempPathFactory, database: str, engine: Non
 
 def state(container: str) -> str:
     """`exited 0`, `running healthy`, ...: the container's status, exit code or health."""
-    fmt = "{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}{{.State.ExitCode}}{{end}}"
+    fmt = (
+        '{{.State.Status}} {{if eq .State.Status "running"}}{{with .State.Health}}{{.Status}}{{end}}'
+        "{{else}}{{.State.ExitCode}}{{end}}"
+    )
     return docker("inspect", "--format", fmt, container).stdout.strip()
 
 
@@ -146,6 +150,11 @@ def round_trip(
         logs = "".join(f"\n--- {service}\n{compose.logs(service)[-1500:]}" for service in ("db", "migrate", "app"))
         assert result.returncode == 0, f"compose up ({which}) failed:\n{result.stderr[-3000:]}{logs}"
         figure(f"{database}: compose up --wait ({which})", f"{seconds:.1f} s")
+        # --wait takes a running edge (no healthcheck) as up, even one restarting on a bad config.
+        try:
+            wait_until(lambda: answers("/livez"), 60, "the app's /livez through the edge", interval=0.5)
+        except AssertionError as error:
+            raise AssertionError(f"{error}\n{compose('ps', '--all').stdout}\n{compose.logs('edge')[-2000:]}") from None
         return Up(seconds, state(compose.container("migrate")), state(compose.container("app")))
 
     def request(method: str, path: str, body: object = None) -> tuple[int, object]:
@@ -161,6 +170,12 @@ def round_trip(
             return response.status, json.loads(response.read() or b"null")
         finally:
             connection.close()
+
+    def answers(path: str) -> bool:
+        try:
+            return request("GET", path)[0] == 200
+        except (OSError, ValueError):  # not listening yet, or not JSON (an nginx error page)
+            return False
 
     try:
         first = up("from scratch")
