@@ -11,6 +11,13 @@ from are built locally under the names it expects:
   ``nginx``, ``CMD nginx -g 'daemon off;'`` and ``STOPSIGNAL SIGQUIT``. Its nginx is Debian's
   (NGINX_SUITE's version), not the tag's: what the tests prove is the site and the compose wiring, and
   the site uses only directives both have.
+* ``postgres:17`` (compose's ``db`` for database=postgres) from the seeded python image (Debian
+  trixie) with Debian's postgresql-17, behaving as the official image does for what compose.yaml uses:
+  POSTGRES_USER / POSTGRES_PASSWORD / POSTGRES_DB create the role and database on the first start into
+  PGDATA (/var/lib/postgresql/data), later starts on that data skip it; it listens on 0.0.0.0:5432 with
+  password (scram-sha-256) authentication, runs as ``postgres``, has ``pg_isready`` on PATH and stops
+  on SIGTERM or SIGINT (the image's STOPSIGNAL, fast shutdown). Its apt packages come from Debian's
+  archive during ``docker build``.
 
 Builds go through Debian's docker client with BuildKit (``RUN --mount`` needs it).
 Standard library only; pytest-xdist workers may call in concurrently, so engine
@@ -18,7 +25,7 @@ start and every seeding step run under an ``fcntl.flock`` in the cache dir.
 
 Warm up (CI, or by hand):
 
-    python -m tests.support.docker_env [PYTHON_TAG [UV_VERSION [NGINX_TAG]]]
+    python -m tests.support.docker_env [PYTHON_TAG [UV_VERSION [NGINX_TAG [POSTGRES_TAG]]]]
 """
 
 from __future__ import annotations
@@ -428,6 +435,98 @@ def seed_nginx_image(tag: str) -> None:
             )
 
 
+# --- postgres:MAJOR --------------------------------------------------------------
+
+# The Debian trixie base the postgres image is built from (seeded first), and the majors trixie has.
+POSTGRES_BASE_IMAGE = "python:3.13-slim"
+POSTGRES_MAJORS = ("17",)
+# The official image's entrypoint, the part compose.yaml relies on, in a few lines of its own: init
+# on an empty PGDATA (the role with its password, the database, password auth from any address), then
+# exec the server, so that the stop signal reaches postgres itself.
+POSTGRES_ENTRYPOINT = """\
+#!/bin/sh
+set -eu
+if [ "${1:-}" = postgres ] && [ ! -s "$PGDATA/PG_VERSION" ]; then
+    : "${POSTGRES_PASSWORD:?POSTGRES_PASSWORD must be set to initialise the database}"
+    user="${POSTGRES_USER:-postgres}"
+    db="${POSTGRES_DB:-$user}"
+    pwfile="$(mktemp)"
+    printf '%s\\n' "$POSTGRES_PASSWORD" > "$pwfile"
+    initdb --username="$user" --pwfile="$pwfile" --auth-local=trust --auth-host=scram-sha-256 \\
+        --encoding=UTF8 --locale=C.UTF-8 "$PGDATA"
+    rm -f "$pwfile"
+    echo "host all all all scram-sha-256" >> "$PGDATA/pg_hba.conf"
+    echo "listen_addresses = '*'" >> "$PGDATA/postgresql.conf"
+    if [ "$db" != postgres ]; then
+        # On the socket only, so that nothing connects before the database exists.
+        pg_ctl --pgdata="$PGDATA" --options="-c listen_addresses=''" --wait start
+        createdb --username="$user" "$db"
+        pg_ctl --pgdata="$PGDATA" --mode=fast --wait stop
+    fi
+    echo "entrypoint: initialised $PGDATA (role $user, database $db)"
+fi
+exec "$@"
+"""
+
+
+def _postgres_dockerfile(major: str) -> str:
+    return f"""\
+FROM {POSTGRES_BASE_IMAGE}
+ENV PATH=/usr/lib/postgresql/{major}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+ENV PGDATA=/var/lib/postgresql/data
+# No service started by the packages' scripts, no "main" cluster: the entrypoint makes PGDATA's.
+RUN set -eux; \\
+    printf '#!/bin/sh\\nexit 101\\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; \\
+    apt-get update; \\
+    apt-get install -y --no-install-recommends postgresql-common; \\
+    sed -ri 's/^#? *create_main_cluster *=.*/create_main_cluster = false/' /etc/postgresql-common/createcluster.conf; \\
+    apt-get install -y --no-install-recommends postgresql-{major}; \\
+    rm -rf /var/lib/apt/lists/* /usr/sbin/policy-rc.d; \\
+    mkdir -p "$PGDATA" /var/run/postgresql; \\
+    chown -R postgres:postgres /var/lib/postgresql /var/run/postgresql; \\
+    chmod 700 "$PGDATA"
+COPY docker-entrypoint.sh /usr/local/bin/docker-entrypoint.sh
+# A new named volume on PGDATA starts as a copy of this (empty, postgres-owned) directory.
+VOLUME /var/lib/postgresql/data
+USER postgres
+EXPOSE 5432
+# Fast shutdown: roll back open transactions, checkpoint, exit.
+STOPSIGNAL SIGINT
+ENTRYPOINT ["docker-entrypoint.sh"]
+CMD ["postgres"]
+"""
+
+
+def seed_postgres_image(tag: str) -> None:
+    """Create ``tag`` (postgres:MAJOR, the name compose.yaml gives the database) offline unless present.
+
+    Raises RuntimeError saying why when that is impossible or fails.
+    """
+    match = re.fullmatch(r"postgres:(\d+)", tag)
+    if not match or match[1] not in POSTGRES_MAJORS:
+        raise RuntimeError(
+            f"cannot seed {tag!r}: only postgres:{' or postgres:'.join(POSTGRES_MAJORS)} (Debian trixie)"
+        )
+    if _image_present(tag):
+        return
+    seed_python_image(POSTGRES_BASE_IMAGE)
+    with _locked(_lock_name(tag)):
+        if _image_present(tag):
+            return
+        with tempfile.TemporaryDirectory(dir=cache_dir()) as context:
+            (Path(context) / "Dockerfile").write_text(_postgres_dockerfile(match[1]))
+            entrypoint = Path(context) / "docker-entrypoint.sh"
+            entrypoint.write_text(POSTGRES_ENTRYPOINT)
+            entrypoint.chmod(0o755)  # COPY keeps the mode
+            with _timed(f"docker build {tag}"):
+                _checked(
+                    f"docker build {tag}",
+                    [DOCKER, "build", "--tag", tag, context],
+                    timeout=900,
+                    env=docker_env(),
+                )
+
+
 # --- ghcr.io/astral-sh/uv:V --------------------------------------------------
 
 
@@ -537,6 +636,7 @@ def _main() -> int:
     parser.add_argument("python_tag", nargs="?", default="python:3.13-slim")
     parser.add_argument("uv_version", nargs="?", default="0.13.9")
     parser.add_argument("nginx_tag", nargs="?", default="nginx:1.30")
+    parser.add_argument("postgres_tag", nargs="?", default="postgres:17")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     with _timed("engine ready"):
@@ -551,6 +651,8 @@ def _main() -> int:
             seed_uv_image(args.uv_version)
         with _timed(f"{args.nginx_tag} ready"):
             seed_nginx_image(args.nginx_tag)
+        with _timed(f"{args.postgres_tag} ready"):
+            seed_postgres_image(args.postgres_tag)
     except RuntimeError as exc:
         log.error("%s", exc)
         return 1
