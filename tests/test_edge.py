@@ -70,10 +70,18 @@ RELOAD_WORKERS = 2
 # --- nginx -t -----------------------------------------------------------------------------------
 
 
+# The longest package name the hook accepts (64): nginx's variables named after it must still fit.
+LONGEST_NAME = {"project_slug": "a" * 64}
+
+
 @pytest.mark.xdist_group("edge")
-@pytest.mark.parametrize("packaging", PACKAGINGS)
-def test_site_passes_nginx_t(packaging: str, tmp_path: Path) -> None:
-    project = bake_project(tmp_path / "bake", python_version=HOST_PYTHON, packaging=packaging)
+@pytest.mark.parametrize(
+    ("packaging", "answers"),
+    [pytest.param(packaging, {}, id=packaging) for packaging in PACKAGINGS]
+    + [pytest.param(PACKAGINGS[0], LONGEST_NAME, id=f"{PACKAGINGS[0]}-longest-name")],
+)
+def test_site_passes_nginx_t(packaging: str, answers: dict[str, str], tmp_path: Path) -> None:
+    project = bake_project(tmp_path / "bake", python_version=HOST_PYTHON, packaging=packaging, **answers)
     shipped = site_file(project).read_text()
     upstream = "app" if packaging == "docker" else LOOPBACK
     assert f"    server {upstream}:8000 max_fails=0;" in shipped
