@@ -1,6 +1,7 @@
 """Hostile traffic, side by side: bare Uvicorn, the service served directly, the service through the edge.
 
-Three columns, each a fresh server on 127.0.0.1 per probe:
+Three columns, each a fresh server on 127.0.0.1 per probe, the direct and edge ones for each server of
+cookiecutter.json (the figures say which):
 - **bare**: a bare FastAPI app (`/`, `/livez`, and `POST /upload` reading its body) under `uvicorn app:app`
   with no option but the port, from the baked project's own .venv (the same Uvicorn);
 - **direct**: the baked project's `make run` in production (`<PKG>_ENVIRONMENT=production`), one worker,
@@ -57,7 +58,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import project_env
+from tests.conftest import SERVERS, project_env
 from tests.support.edge import edge, missing_tool
 from tests.support.live_server import (
     LOOPBACK,
@@ -250,9 +251,12 @@ def through_the_edge(project: Path, folder: Path) -> Iterator[Service]:
 STARTERS = {"bare": bare_uvicorn, "direct": served_directly, "edge": through_the_edge}
 
 
-@pytest.fixture(scope="module")
-def start(installed_project: Installer, tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Iterator[Service]]:
-    """start(column, probe): a context manager serving that column, fresh for one probe."""
+@pytest.fixture(scope="module", params=SERVERS)
+def start(
+    request: pytest.FixtureRequest, installed_project: Installer, tmp_path_factory: pytest.TempPathFactory
+) -> Callable[..., Iterator[Service]]:
+    """start(column, probe): a context manager serving that column with the param's server (bare: Uvicorn
+    always), fresh for one probe."""
     # The clients' thousands of sockets live in this process, and the servers inherit its limit (as from
     # the systemd unit's LimitNOFILE: a shell's 1,024 is too few).
     needed = IDLE_CONNECTIONS + SLOWLORIS_CONNECTIONS + 500
@@ -260,11 +264,17 @@ def start(installed_project: Installer, tmp_path_factory: pytest.TempPathFactory
     if hard < needed:
         pytest.skip(f"needs {needed} open files, the hard limit is {hard}")
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    project = installed_project(variant="upload-route", customize=add_upload_route)
+    server: str = request.param
+    project = installed_project(server, variant="upload-route", customize=add_upload_route)
 
-    def start_column(column: str, probe: str) -> contextlib.AbstractContextManager[Service]:
-        return STARTERS[column](project, tmp_path_factory.mktemp(f"{probe}-{column}"))
+    @contextlib.contextmanager
+    def start_column(column: str, probe: str) -> Iterator[Service]:
+        with STARTERS[column](project, tmp_path_factory.mktemp(f"{probe}-{column}-{server}")) as service:
+            if column != "bare":
+                service.column = f"{column}, {server}"  # the figures' label
+            yield service
 
+    start_column.server = server  # type: ignore[attr-defined]
     return start_column
 
 
@@ -275,7 +285,8 @@ class Results:
         self.found: dict[tuple[str, str], object] = {}
 
     def get(self, probe: Callable[[Service], object], column: str, start: Callable[..., object]) -> object:
-        key = (probe.__name__, column)
+        # The bare column is bare Uvicorn whatever the server: measured once.
+        key = (probe.__name__, column, "" if column == "bare" else getattr(start, "server", ""))
         if key not in self.found:
             with start(column, probe.__name__) as service:  # type: ignore[attr-defined]
                 self.found[key] = probe(service)
