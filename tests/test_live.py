@@ -300,7 +300,7 @@ def graceful_stop(
         stop_sent = time.monotonic()
         server.signal_server(signal.SIGTERM)
         drain_answer = answer_while_draining(server.get, in_flight)
-        in_flight.join(timeout=30)
+        in_flight.join(timeout=60)
         exit_code = server.wait_exit(timeout=GRACEFUL_TIMEOUT + 10)
         stop_seconds = time.monotonic() - stop_sent
     name = f"{server_name} WEB_CONCURRENCY={workers}"
@@ -651,7 +651,7 @@ def reload_workers(server: LiveServer) -> WorkerFault:
         server.signal_server(signal.SIGHUP)
         after = server.wait_for_workers(2, without=before, timeout=90)
         settled = time.monotonic() - sent
-        in_flight.join(timeout=30)
+        in_flight.join(timeout=60)
     return WorkerFault(
         before=before,
         after=after,

@@ -411,13 +411,14 @@ def start_slow_request(
 
     def slow_request() -> None:
         try:
-            answer["status"], answer["body"] = get(f"/slow?seconds={seconds}", timeout=30)
+            answer["status"], answer["body"] = get(f"/slow?seconds={seconds}", timeout=60)
         except (OSError, http.client.HTTPException) as error:
             answer["error"] = f"{type(error).__name__}: {error}"
 
     in_flight = threading.Thread(target=slow_request)
     in_flight.start()
-    wait_until(lambda: SLOW_REQUEST_STARTED in log(), 10, "the slow request to reach the app")
+    # Generous: on a loaded machine a worker just started (after a kill or a reload) may take seconds.
+    wait_until(lambda: SLOW_REQUEST_STARTED in log(), 45, "the slow request to reach the app")
     return in_flight, answer
 
 
