@@ -207,6 +207,40 @@ def test_an_item_outlives_a_restart_of_two_workers(
     assert (status, json.loads(body)) == (200, {"id": created["id"], "name": "kept"})
 
 
+@pytest.mark.parametrize("database", [pytest.param(database, marks=INSTALLED) for database in WITH_A_DATABASE])
+def test_a_model_change_becomes_a_revision_that_lints_and_migrates(
+    installed_project: Callable[..., Path], server_url: str, database: str, tmp_path: Path
+) -> None:
+    """As a developer adds a column: edit models.py, `make test` names the missing migration, `make
+    revision` writes it (0002, fixed and formatted by ruff), then `make lint migrate test` pass."""
+    project = installed_project(SERVERS[0], PACKAGINGS[0], variant=f"revision-{database}", database=database)
+    env = project_env(DATABASE_URL=new_database(server_url, tmp_path, database), TEST_DATABASE_URL=server_url)
+    models = project / "src" / package_name(project) / "models.py"
+    id_line = "    id: int | None = Field(default=None, primary_key=True)\n"
+    assert id_line in models.read_text(encoding="utf-8")
+    models.write_text(
+        models.read_text(encoding="utf-8").replace(id_line, id_line + "    price: float | None = None\n"),
+        encoding="utf-8",
+    )
+    assert run(["make", "migrate"], project, env=env, timeout=120).returncode == 0
+    stale = run(["make", "test"], project, env=env, timeout=600)
+    assert stale.returncode != 0
+    assert "FAILED tests/test_database.py::test_the_migrations_match_the_models" in stale.stdout, stale.stdout[-3000:]
+
+    made = run(["make", "revision", "m=item price"], project, env=env, timeout=120)
+
+    assert made.returncode == 0, made.stdout + made.stderr
+    versions = project / "src" / package_name(project) / "migrations" / "versions"
+    assert sorted(path.name for path in versions.glob("*.py")) == ["0001_items.py", "0002_item_price.py"]
+    written = (versions / "0002_item_price.py").read_text(encoding="utf-8")
+    assert 'revision = "0002"\ndown_revision = "0001"' in written
+    assert 'op.add_column("item", sa.Column("price", sa.Float(), nullable=True))' in written
+    for target in ("lint", "migrate", "test"):
+        result = run(["make", target], project, env=env, timeout=600)
+        assert result.returncode == 0, f"make {target} failed:\n{result.stdout[-4000:]}\n{result.stderr[-2000:]}"
+        assert target != "migrate" or "Running upgrade 0001 -> 0002" in result.stdout + result.stderr
+
+
 def post_json(port: int, path: str, payload: dict[str, str]) -> dict[str, object]:
     connection = http.client.HTTPConnection(LOOPBACK, port, timeout=10)
     try:

@@ -6,13 +6,14 @@ from __future__ import annotations
 import logging
 
 import pytest
+from alembic import command
 from fastapi.testclient import TestClient
 from sqlmodel import create_engine
 
 from {{ cookiecutter.package_name }} import database
 from {{ cookiecutter.package_name }}.main import create_app
+from {{ cookiecutter.package_name }}.migrations import alembic_config, upgrade
 from {{ cookiecutter.package_name }}.migrations import main as migrate
-from {{ cookiecutter.package_name }}.migrations import upgrade
 from {{ cookiecutter.package_name }}.settings import Settings, load_settings_or_exit
 
 # Nothing answers there: a closed port on loopback, or a folder that does not exist.
@@ -81,3 +82,8 @@ def test_migrating_again_finds_nothing_to_do(database_url: str) -> None:
 
     with TestClient(create_app(Settings(DATABASE_URL=database_url))) as client:
         assert client.post("/items/", json={"name": "still works"}).status_code == 201
+
+
+def test_the_migrations_match_the_models(database_url: str) -> None:
+    """A model changed without its migration fails here: `make revision m="what changed"` writes it."""
+    command.check(alembic_config(database_url))  # raises, naming the differences
