@@ -290,14 +290,24 @@ def test_compose_keeps_sqlite_on_a_volume_and_the_root_read_only(tmp_path: Path)
     assert "chown 10001:10001 /app/data" in (project / "Dockerfile").read_text(encoding="utf-8")
 
 
-def test_the_kubernetes_job_runs_the_migrations(tmp_path: Path) -> None:
+def test_every_kubernetes_pod_migrates_first_with_the_releases_image(tmp_path: Path) -> None:
     project = bake_project(tmp_path, packaging="docker", kubernetes="yes", database="postgres")
-    result = run([tool("kubectl"), "kustomize", "deploy/kubernetes/migrate"], project, timeout=120)
+    overlay = project / "deploy" / "kubernetes" / "overlays" / "production"
+    result = run([tool("kubectl"), "kustomize", str(overlay)], project, timeout=120)
     assert result.returncode == 0, result.stderr
-    (job,) = yaml.safe_load_all(result.stdout)
+    (deployment,) = [doc for doc in yaml.safe_load_all(result.stdout) if doc and doc["kind"] == "Deployment"]
+    pod = deployment["spec"]["template"]["spec"]
+    (migrate,) = pod["initContainers"]
+    (app,) = pod["containers"]
+    (image,) = yaml.safe_load((overlay / "kustomization.yaml").read_text(encoding="utf-8"))["images"]
 
-    assert job["kind"] == "Job"
-    assert job["spec"]["template"]["spec"]["containers"][0]["command"][-1] == "migrate"
+    assert migrate["command"] == ["python", "-m", package_name(project), "migrate"]
+    assert migrate["image"] == app["image"] == f"{image['newName']}:{image['newTag']}"
+    assert [ref for ref in migrate["envFrom"] if "secretRef" in ref] == [
+        {"secretRef": {"name": f"{project.name}-secrets"}}  # DATABASE_URL: not optional for the migrations
+    ]
+    assert migrate["securityContext"] == app["securityContext"]
+    assert not list(project.glob("deploy/kubernetes/migrate*")), "a second place naming the image"
 
 
 def test_generated_ci_tests_against_a_postgres_service(tmp_path: Path) -> None:

@@ -731,3 +731,18 @@ def test_checkov_finds_no_failed_checks_with_metrics(metrics_project: Path) -> N
     ]
 
     assert (sorted(reports), failed) == (["kubernetes", "kustomize"], [])
+
+
+@pytest.mark.scan
+def test_checkov_finds_no_failed_checks_with_the_migrations_init_container(tmp_path: Path) -> None:
+    baked = bake_project(
+        tmp_path, python_version=HOST_PYTHON, packaging="docker", kubernetes="yes", database="postgres"
+    )
+    reports = checkov_of(baked)
+    failed = [
+        f"{framework} {check['check_id']} {check['resource']}: {check['check_name']}"
+        for framework, report in reports.items()
+        for check in report["results"]["failed_checks"]
+    ]
+
+    assert (sorted(reports), failed) == (["kubernetes", "kustomize"], [])
