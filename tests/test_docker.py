@@ -593,6 +593,22 @@ def free_subnet() -> ipaddress.IPv4Network:
     raise RuntimeError("no free /28 in 172.16.0.0/16")
 
 
+def edge_env(certificates: Path, webroot: Path) -> dict[str, str]:
+    """compose.yaml's variables for a project of its own: the edge's certificates and ACME webroot, and
+    a free subnet with the edge's and the apps' addresses (app-2's for the two-app override)."""
+    subnet = free_subnet()
+    hosts = list(subnet.hosts())
+    return project_env(
+        DOCKER_BUILDKIT="1",
+        CERTS_DIR=str(certificates),
+        ACME_WEBROOT=str(webroot),
+        EDGE_SUBNET=str(subnet),
+        EDGE_ADDRESS=str(hosts[1]),
+        APP_ADDRESS=str(hosts[2]),
+        APP_2_ADDRESS=str(hosts[3]),
+    )
+
+
 @pytest.fixture(scope="module")
 def compose_cli() -> str:
     cli = tool("docker-compose")
@@ -689,17 +705,7 @@ def bring_up(
         for index, text in enumerate(overrides):
             files.append(folder / f"override-{index}.yaml")
             files[-1].write_text(text)
-        subnet = free_subnet()
-        hosts = list(subnet.hosts())
-        env = project_env(
-            DOCKER_BUILDKIT="1",
-            CERTS_DIR=str(certificates),
-            ACME_WEBROOT=str(folder),
-            EDGE_SUBNET=str(subnet),
-            EDGE_ADDRESS=str(hosts[1]),
-            APP_ADDRESS=str(hosts[2]),
-            APP_2_ADDRESS=str(hosts[3]),
-        )
+        env = edge_env(certificates, folder)
         name = f"{project.path.name}-{suffix}"
         command = [compose_cli, "--project-name", name, *(arg for path in files for arg in ("--file", str(path)))]
         compose = Compose(command, env, project.path)
@@ -713,7 +719,8 @@ def bring_up(
             f"{project.server}: compose up --wait ({suffix}): edge and app up after",
             f"{time.monotonic() - start:.1f} s",
         )
-        return Edge(compose, http_port, https_port, subnet, str(hosts[1]), str(hosts[2]))
+        subnet = ipaddress.ip_network(env["EDGE_SUBNET"])
+        return Edge(compose, http_port, https_port, subnet, env["EDGE_ADDRESS"], env["APP_ADDRESS"])
 
     yield up
     for compose in made:

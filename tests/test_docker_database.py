@@ -26,10 +26,10 @@ import pytest
 import yaml
 
 from tests import test_docker as docker_tier
-from tests.conftest import bake_project, project_env, run
+from tests.conftest import bake_project, run
 from tests.support import docker_env
 from tests.support.live_server import figure, free_port, wait_until
-from tests.test_docker import LOOPBACK_PORTS, Compose, docker, docker_only_env, free_subnet
+from tests.test_docker import LOOPBACK_PORTS, Compose, docker, docker_only_env, edge_env
 
 pytestmark = [pytest.mark.docker, pytest.mark.xdist_group("docker")]
 
@@ -129,16 +129,7 @@ def round_trip(
     loopback.write_text(LOOPBACK_PORTS.format(http=free_port(), https=https_port))
     # compose reads .env for its variables, and the app and migrate read it too (env_file).
     (project.path / ".env").write_text(f"POSTGRES_PASSWORD={secrets.token_hex(16)}\n")
-    subnet = free_subnet()
-    hosts = list(subnet.hosts())
-    env = project_env(
-        DOCKER_BUILDKIT="1",
-        CERTS_DIR=str(certificates),
-        ACME_WEBROOT=str(folder),
-        EDGE_SUBNET=str(subnet),
-        EDGE_ADDRESS=str(hosts[1]),
-        APP_ADDRESS=str(hosts[2]),
-    )
+    env = edge_env(certificates, folder)
     name = f"{project.path.name}-db"
     files = ("--file", str(project.path / "compose.yaml"), "--file", str(loopback))
     compose = Compose([compose_cli, "--project-name", name, *files], env, project.path)
