@@ -82,6 +82,7 @@ def rounds(
                     "p99_ms": result.latency_ms.get(99, float("nan")),
                     "errors": result.socket_errors + result.non_2xx,
                     "non_2xx": result.non_2xx,
+                    "timeouts": result.timeouts,
                     # Moves less than requests/s when other work shares the cores.
                     "cpu_us": (cpu_seconds(server.make.pid) - cpu_before) / requests * 1e6,
                     # About 1 with an access log, 0 without: the proof the setting took.

@@ -123,9 +123,20 @@ def database_ratio(found: dict[str, Any], workers: int, figure: str) -> float:
     return median(rounds["db-shipped"], figure) / base if base else float("nan")
 
 
-def exhaustion(found: dict[str, Any], workers: int, key: str) -> int:
-    """Signs the pool ran dry: non-2xx answers plus "QueuePool limit"/TimeoutError lines in the log."""
-    return int(sum(r["non_2xx"] for r in found["load"][workers][key]) + found["exhaustion"][workers][key])
+def exhaustion(found: dict[str, Any], workers: int, key: str) -> dict[str, int]:
+    """Signs the pool ran dry: rounds that served nothing (a stall), wrk's time-outs, non-2xx answers, and
+    "QueuePool limit"/TimeoutError lines in the server's log."""
+    rounds = found["load"][workers][key]
+    return {
+        "stalled rounds": sum(1 for r in rounds if r["rps"] == 0),
+        "time-outs": int(sum(r["timeouts"] for r in rounds)),
+        "non-2xx": int(sum(r["non_2xx"] for r in rounds)),
+        "log lines": found["exhaustion"][workers][key],
+    }
+
+
+def exhaustion_text(signs: dict[str, int]) -> str:
+    return ", ".join(f"{count} {sign}" for sign, count in signs.items() if count) or "none"
 
 
 def database_targets(found: dict[str, Any]) -> list[tuple[str, str, str, bool]]:
@@ -133,8 +144,10 @@ def database_targets(found: dict[str, Any]) -> list[tuple[str, str, str, bool]]:
     rps = {workers: database_ratio(found, workers, "rps") for workers in found["load"]}
     rows = [check(f"{name}: requests/s", "≥", DATABASE_RPS, "bare SQL", rps)]
     dry = {workers: exhaustion(found, workers, "db-shipped") for workers in found["load"]}
-    measured = "; ".join(f"{count} ({workers} worker{'s' * (workers > 1)})" for workers, count in dry.items())
-    rows.append((f"{name}: pool exhaustion", "none", measured, not any(dry.values())))
+    measured = "; ".join(
+        f"{exhaustion_text(signs)} ({workers} worker{'s' * (workers > 1)})" for workers, signs in dry.items()
+    )
+    rows.append((f"{name}: pool exhaustion", "none", measured, not any(any(s.values()) for s in dry.values())))
     return rows
 
 
@@ -147,7 +160,7 @@ def database_lines(results: dict[str, Any]) -> list[str]:
         "",
         "| configuration | workers | requests/s | x bare SQL | p99 ms | errors | pool exhaustion | peak connections "
         "| pool (per worker) |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | --- |",
     ]
     for workers, rounds in found["load"].items():
         for key, figures in rounds.items():
@@ -155,7 +168,8 @@ def database_lines(results: dict[str, Any]) -> list[str]:
             lines.append(
                 f"| {LABELS[key]} | {workers} | {median(figures, 'rps'):,.0f} | {median(figures, 'rps') / base:.2f} "
                 f"| {median(figures, 'p99_ms'):.2f} | {sum(r['errors'] for r in figures):.0f} "
-                f"| {exhaustion(found, workers, key)} | {found['peaks'][workers][key]} | {found['pools'][key]} |"
+                f"| {exhaustion_text(exhaustion(found, workers, key))} | {found['peaks'][workers][key]} "
+                f"| {found['pools'][key]} |"
             )
     return [
         *lines,
@@ -165,9 +179,10 @@ def database_lines(results: dict[str, Any]) -> list[str]:
         "its `make run` with DATABASE_URL set, against bare FastAPI written as FastAPI's SQL Databases tutorial writes",
         "it (tools/bench/bare_sql_app.py: `create_engine(url)`, a `Session` per request, a sync path operation) under",
         "plain Uvicorn with its own access log, from the same virtualenv on the same database. Both loaded as above.",
-        "Errors: wrk's socket errors and non-2xx answers. Pool exhaustion: non-2xx answers plus the server log's",
-        '"QueuePool limit" and TimeoutError lines. Peak connections: the most each side held open at once (all its',
-        "workers), from pg_stat_activity ten times a second.",
+        "Errors: wrk's socket errors and non-2xx answers. Pool exhaustion: rounds that served nothing (the pool",
+        "deadlocked: fastapi/fastapi#12066), wrk's time-outs, non-2xx answers and the server log's \"QueuePool limit\"",
+        "and TimeoutError lines. Peak connections: the most each side held open at once (all its workers), from",
+        "pg_stat_activity ten times a second.",
         "",
     ]
 
