@@ -119,8 +119,12 @@ def granian_targets(results: dict[str, Any]) -> list[tuple[str, str, str, bool]]
 
 def database_ratio(found: dict[str, Any], workers: int, figure: str) -> float:
     rounds = found["load"][workers]
-    base = median(rounds[database.BASE], figure)
-    return median(rounds["db-shipped"], figure) / base if base else float("nan")
+    return quotient(median(rounds["db-shipped"], figure), median(rounds[database.BASE], figure))
+
+
+def quotient(value: float, base: float) -> float:
+    """value / base; inf when only the base served nothing (its pool deadlocked), nan when both did."""
+    return value / base if base else float("inf") if value else float("nan")
 
 
 def exhaustion(found: dict[str, Any], workers: int, key: str) -> dict[str, int]:
@@ -164,9 +168,9 @@ def database_lines(results: dict[str, Any]) -> list[str]:
     ]
     for workers, rounds in found["load"].items():
         for key, figures in rounds.items():
-            base = median(rounds[database.BASE], "rps") or float("nan")
+            times = quotient(median(figures, "rps"), median(rounds[database.BASE], "rps"))
             lines.append(
-                f"| {LABELS[key]} | {workers} | {median(figures, 'rps'):,.0f} | {median(figures, 'rps') / base:.2f} "
+                f"| {LABELS[key]} | {workers} | {median(figures, 'rps'):,.0f} | {times:.2f} "
                 f"| {median(figures, 'p99_ms'):.2f} | {sum(r['errors'] for r in figures):.0f} "
                 f"| {exhaustion_text(exhaustion(found, workers, key))} | {found['peaks'][workers][key]} "
                 f"| {found['pools'][key]} |"
