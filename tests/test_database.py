@@ -10,11 +10,9 @@ import http.client
 import json
 import os
 import re
-import shutil
 import signal
 import sqlite3
 import subprocess
-import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -22,63 +20,30 @@ import pytest
 import yaml
 
 from tests.conftest import DATABASES, PACKAGINGS, SERVERS, bake_project, project_env, run, tool
-from tests.support.live_server import LOOPBACK, free_port, live_server, package_name, wait_until
+from tests.support.live_server import LOOPBACK, live_server, package_name, wait_until
+from tests.support.postgres import POSTGRES_MISSING, create_database, postgres_installed
+from tests.support.postgres import postgres_server as running_postgres
 
 pytestmark = pytest.mark.xdist_group("database")
 INSTALLED = [pytest.mark.install, pytest.mark.live]
-
-# Debian's PostgreSQL server binaries (15 on bookworm, 17 on trixie): the newest installed.
-PG_BIN = max(
-    Path("/usr/lib/postgresql").glob("*/bin"), key=lambda path: int(path.parent.name), default=Path("/nonexistent")
-)
 WITH_A_DATABASE = [database for database in DATABASES if database != "none"]
 APPLIED = "Running upgrade  -> 0001"  # Alembic's line when it applies the first revision
 
 
-def as_postgres(args: list[str]) -> list[str]:
-    """PostgreSQL refuses to run as root: as root, run its tools as the postgres user."""
-    return ["runuser", "-u", "postgres", "--", *args] if os.geteuid() == 0 else args
-
-
 @pytest.fixture(scope="module")
 def postgres_server() -> Iterator[str]:
-    """A throwaway PostgreSQL on a free port of 127.0.0.1; its server URL (database postgres)."""
-    if not (PG_BIN / "initdb").exists() or (os.geteuid() == 0 and shutil.which("runuser") is None):
-        pytest.skip("PostgreSQL is not installed (no /usr/lib/postgresql/*/bin/initdb): apt-get install postgresql")
-    folder = Path(tempfile.mkdtemp(prefix="pg-"))  # not pytest's tmp folder: the postgres user must enter it
-    folder.chmod(0o755)
-    if os.geteuid() == 0:
-        shutil.chown(folder, "postgres")
-    data, port = folder / "data", free_port()
-    subprocess.run(
-        as_postgres([str(PG_BIN / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust"]),
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
-    options = f"-p {port} -k {folder} -c listen_addresses={LOOPBACK}"
-    ctl = [str(PG_BIN / "pg_ctl"), "-D", str(data), "-l", str(folder / "logfile")]
-    subprocess.run(as_postgres([*ctl, "-o", options, "-w", "start"]), check=True, capture_output=True, timeout=120)
-    try:
-        yield f"postgresql+psycopg://postgres@{LOOPBACK}:{port}/postgres"
-    finally:
-        subprocess.run(as_postgres([*ctl, "-m", "fast", "stop"]), capture_output=True, timeout=120, check=False)
-        shutil.rmtree(folder, ignore_errors=True)
+    """A throwaway PostgreSQL on a free port of 127.0.0.1 (tests/support/postgres.py); its server URL."""
+    if not postgres_installed():
+        pytest.skip(POSTGRES_MISSING)
+    with running_postgres() as url:
+        yield url
 
 
 def new_database(server_url: str, tmp_path: Path, database: str) -> str:
     """An empty database for one test: a file in tmp_path, or a new database on the server."""
     if database == "sqlite":
         return f"sqlite:///{tmp_path / 'app.db'}"
-    name = f"t{tmp_path.name.replace('-', '_').lower()}"[:40]
-    port = server_url.rsplit(":", 1)[1].split("/")[0]
-    subprocess.run(
-        as_postgres([str(PG_BIN / "createdb"), "-h", LOOPBACK, "-p", port, "-U", "postgres", name]),
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
-    return server_url.rsplit("/", 1)[0] + f"/{name}"
+    return create_database(server_url, f"t{tmp_path.name.replace('-', '_').lower()}"[:40])
 
 
 @pytest.fixture

@@ -7,12 +7,15 @@
    with <PKG>_ACCESS_LOG=false; loads them with wrk in interleaved rounds (load.py).
 3. Counts callgrind instructions per GET / of each, one worker (instructions.py).
 4. Reads each server's resident memory after 100,000, 200,000 and 300,000 requests (memory.py).
-5. Writes docs/benchmark.md and the README's benchmark block (report.py).
+5. `GET /items/{id}` against a throwaway PostgreSQL: a database=postgres service as shipped against
+   bare FastAPI written from the docs' SQL tutorial, 1 and 2 workers, and pool exhaustion (database.py).
+6. Writes docs/benchmark.md and the README's benchmark block (report.py).
 
 A benchmark, not a test: it asserts nothing and exits 0 whatever the figures. It connects to
 127.0.0.1 only, every load is bounded in time, and it ends every process it started. Needs wrk,
-make, and valgrind for the instruction counts. --quick checks the script, not the figures, and
-writes its report to a temporary folder, as does any run with --out.
+make, valgrind for the instruction counts and PostgreSQL's server binaries for the database row.
+--quick checks the script, not the figures, and writes its report to a temporary folder, as does
+any run with --out.
 """
 
 from __future__ import annotations
@@ -27,7 +30,8 @@ from pathlib import Path
 
 from tests.conftest import TEMPLATE_DIR
 from tests.support.live_server import WRK_MISSING, wrk_installed
-from tools.bench import instructions, load, memory, projects, report
+from tests.support.postgres import POSTGRES_MISSING, postgres_installed
+from tools.bench import database, instructions, load, memory, projects, report
 from tools.bench.servers import configs, serving
 
 DOCS = TEMPLATE_DIR / "docs"
@@ -48,6 +52,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--no-instructions", dest="instructions", action="store_false", help="skip callgrind")
     parser.add_argument("--block", type=int, default=100_000, help="requests per resident memory block (100,000)")
     parser.add_argument("--no-memory", dest="memory", action="store_false", help="skip the resident memory blocks")
+    parser.add_argument("--no-database", dest="database", action="store_false", help="skip the PostgreSQL row")
     parser.add_argument(
         "--quick", action="store_true", help="1 round of 2 s, 1 bake, 1 cold start, no callgrind, memory in 2,000s"
     )
@@ -103,6 +108,12 @@ def main() -> int:
         results["memory"] = memory.measure(served, logs, args) if args.memory else {}
         for key, readings in results["memory"].items():  # type: ignore[attr-defined]
             log(f"memory: {key}: " + ", ".join(f"{report.rss(reading) / 1024:.1f} MiB" for reading in readings))
+        results["database"] = {}
+        if args.database and not postgres_installed():
+            log(f"database: skipped: {POSTGRES_MISSING}")
+        elif args.database:
+            log(f"database: GET {database.PATH} against PostgreSQL")
+            results["database"] = database.measure(work, logs, args)
     results["load_after"] = report.load_average()
     results["minutes"] = (time.monotonic() - began) / 60
     args.out.mkdir(parents=True, exist_ok=True)

@@ -27,8 +27,10 @@ def pin(server: LiveServer, cpus: set[int]) -> None:
         os.sched_setaffinity(pid, cpus)
 
 
-def wrk(port: int, seconds: float, args: argparse.Namespace, cpus: set[int] | None) -> WrkResult:
-    cmd = wrk_command(f"http://{LOOPBACK}:{port}/", seconds=seconds, connections=args.connections, threads=args.threads)
+def wrk(port: int, seconds: float, args: argparse.Namespace, cpus: set[int] | None, path: str = "/") -> WrkResult:
+    cmd = wrk_command(
+        f"http://{LOOPBACK}:{port}{path}", seconds=seconds, connections=args.connections, threads=args.threads
+    )
     result = subprocess.run(
         cmd,
         capture_output=True,
@@ -51,15 +53,17 @@ def lines_since(log_path: Path, offset: int) -> tuple[int, int]:
     return lines, offset
 
 
-def rounds(servers: dict[str, LiveServer], workers: int, args: argparse.Namespace) -> dict[str, list[dict[str, float]]]:
-    """Warm every server up, then load them round after round, the order rotating each round so that
-    no configuration always goes first: each sees the same machine. Per server, its rounds' figures."""
+def rounds(
+    servers: dict[str, LiveServer], workers: int, args: argparse.Namespace, path: str = "/"
+) -> dict[str, list[dict[str, float]]]:
+    """Warm every server up, then load `path` of them round after round, the order rotating each round so
+    that no configuration always goes first: each sees the same machine. Per server, its rounds' figures."""
     split = cpu_split(workers)
     server_cpus, wrk_cpus = split or (None, None)
     for server in servers.values():
         if server_cpus:
             pin(server, server_cpus)
-        wrk(server.port, args.warmup, args, wrk_cpus)
+        wrk(server.port, args.warmup, args, wrk_cpus, path)
     offsets = {key: lines_since(server.log_path, 0)[1] for key, server in servers.items()}
     figures: dict[str, list[dict[str, float]]] = {key: [] for key in servers}
     keys = list(servers)
@@ -68,7 +72,7 @@ def rounds(servers: dict[str, LiveServer], workers: int, args: argparse.Namespac
         for key in keys[shift:] + keys[:shift]:
             server = servers[key]
             cpu_before = cpu_seconds(server.make.pid)
-            result = wrk(server.port, args.duration, args, wrk_cpus)
+            result = wrk(server.port, args.duration, args, wrk_cpus, path)
             requests = max(result.requests, 1)
             lines, offsets[key] = lines_since(server.log_path, offsets[key])
             figures[key].append(
@@ -77,6 +81,8 @@ def rounds(servers: dict[str, LiveServer], workers: int, args: argparse.Namespac
                     "p50_ms": result.latency_ms.get(50, float("nan")),
                     "p99_ms": result.latency_ms.get(99, float("nan")),
                     "errors": result.socket_errors + result.non_2xx,
+                    "non_2xx": result.non_2xx,
+                    "timeouts": result.timeouts,
                     # Moves less than requests/s when other work shares the cores.
                     "cpu_us": (cpu_seconds(server.make.pid) - cpu_before) / requests * 1e6,
                     # About 1 with an access log, 0 without: the proof the setting took.

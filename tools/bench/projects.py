@@ -16,10 +16,11 @@ VERSIONS_OF = ("fastapi", "starlette", "pydantic", "pydantic-core", "uvicorn", "
 VERSIONS_OF += ("gunicorn", "uvicorn-worker", "granian")
 
 
-def bake(out_dir: Path, server: str, packaging: str) -> tuple[Path, float]:
+def bake(out_dir: Path, server: str, packaging: str, **answers: str) -> tuple[Path, float]:
     """One bake with the default answers but these, timed from exec to exit as a user runs it."""
     cmd = [sys.executable, "-m", "cookiecutter", "--no-input", "--output-dir", str(out_dir), str(TEMPLATE_DIR)]
     cmd += [f"python_version={HOST_PYTHON}", f"server={server}", f"packaging={packaging}"]
+    cmd += [f"{name}={value}" for name, value in answers.items()]
     out_dir.mkdir(parents=True)
     started = time.perf_counter()
     result = run(cmd, out_dir)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.conftest import SERVERS, TEMPLATE_DIR
+from tools.bench import database
 from tools.bench.load import median
 from tools.bench.servers import configs
 
@@ -22,7 +23,10 @@ COLD_START_S = BAKE_S = 1.0  # the earlier issues' limits, kept
 # from the first block of 100,000 to the last (2 %: the allocator's noise, not a leak).
 GRANIAN_RPS = {1: 1.2, 2: 1.1}
 GRANIAN_CPU, GRANIAN_RSS, RSS_GROWTH = 0.9, 1.10, 1.02
-LABELS = {config.key: config.label for config in configs()}
+# The database issue's target: `GET /items/{id}` as shipped x the bare SQL app, 1 and 2 workers, and no
+# pool exhaustion under wrk.
+DATABASE_RPS = 1.0
+LABELS = {config.key: config.label for config in [*configs(), *database.CONFIGS]}
 
 
 def machine() -> str:
@@ -82,6 +86,8 @@ def targets(results: dict[str, Any]) -> list[tuple[str, str, str, bool]]:
             rows.append(check(f"{LABELS[shipped]}: instructions per GET /", "≤", SHIPPED_INSTRUCTIONS, "b", count, 3))
     if "granian" in SERVERS:
         rows += granian_targets(results)
+    if results.get("database"):
+        rows += database_targets(results["database"])
     cold = {server: statistics.median(times[1:]) for server, times in results["cold_start_s"].items()}
     name = "cold start, `make run` to the first /readyz 200, 1 worker (median)"
     measured = ", ".join(f"{server} {value:.2f} s" for server, value in cold.items())
@@ -109,6 +115,80 @@ def granian_targets(results: dict[str, Any]) -> list[tuple[str, str, str, bool]]
         growth = {1: rss(memory[shipped][-1]) / rss(memory[shipped][0])}
         rows.append(check(f"{label}: resident memory, last {block} over first", "≤", RSS_GROWTH, "itself", growth, 3))
     return rows
+
+
+def database_ratio(found: dict[str, Any], workers: int, figure: str) -> float:
+    rounds = found["load"][workers]
+    return quotient(median(rounds["db-shipped"], figure), median(rounds[database.BASE], figure))
+
+
+def quotient(value: float, base: float) -> float:
+    """value / base; inf when only the base served nothing (its pool deadlocked), nan when both did."""
+    return value / base if base else float("inf") if value else float("nan")
+
+
+def exhaustion(found: dict[str, Any], workers: int, key: str) -> dict[str, int]:
+    """Signs the pool ran dry: rounds that served nothing (a stall), wrk's time-outs, non-2xx answers, and
+    "QueuePool limit"/TimeoutError lines in the server's log."""
+    rounds = found["load"][workers][key]
+    return {
+        "stalled rounds": sum(1 for r in rounds if r["rps"] == 0),
+        "time-outs": int(sum(r["timeouts"] for r in rounds)),
+        "non-2xx": int(sum(r["non_2xx"] for r in rounds)),
+        "log lines": found["exhaustion"][workers][key],
+    }
+
+
+def exhaustion_text(signs: dict[str, int]) -> str:
+    return ", ".join(f"{count} {sign}" for sign, count in signs.items() if count) or "none"
+
+
+def database_targets(found: dict[str, Any]) -> list[tuple[str, str, str, bool]]:
+    name = f"database GET {database.PATH.replace('/1', '/{id}')}, as shipped"
+    rps = {workers: database_ratio(found, workers, "rps") for workers in found["load"]}
+    rows = [check(f"{name}: requests/s", "≥", DATABASE_RPS, "bare SQL", rps)]
+    dry = {workers: exhaustion(found, workers, "db-shipped") for workers in found["load"]}
+    measured = "; ".join(
+        f"{exhaustion_text(signs)} ({workers} worker{'s' * (workers > 1)})" for workers, signs in dry.items()
+    )
+    rows.append((f"{name}: pool exhaustion", "none", measured, not any(any(s.values()) for s in dry.values())))
+    return rows
+
+
+def database_lines(results: dict[str, Any]) -> list[str]:
+    found = results.get("database") or {}
+    if not found:
+        return ["The database row: not measured in this run (--no-database, or PostgreSQL not installed).", ""]
+    lines = [
+        f"## Database: `GET {database.PATH}` against PostgreSQL",
+        "",
+        "| configuration | workers | requests/s | x bare SQL | p99 ms | errors | pool exhaustion | peak connections "
+        "| pool (per worker) |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | --- |",
+    ]
+    for workers, rounds in found["load"].items():
+        for key, figures in rounds.items():
+            times = quotient(median(figures, "rps"), median(rounds[database.BASE], "rps"))
+            lines.append(
+                f"| {LABELS[key]} | {workers} | {median(figures, 'rps'):,.0f} | {times:.2f} "
+                f"| {median(figures, 'p99_ms'):.2f} | {sum(r['errors'] for r in figures):.0f} "
+                f"| {exhaustion_text(exhaustion(found, workers, key))} | {found['peaks'][workers][key]} "
+                f"| {found['pools'][key]} |"
+            )
+    return [
+        *lines,
+        "",
+        "A project baked with database=postgres (server uvicorn, packaging host), installed with its `make install`,",
+        "migrated with its `make migrate` on a fresh database of a throwaway PostgreSQL on 127.0.0.1, one item in it;",
+        "its `make run` with DATABASE_URL set, against bare FastAPI written as FastAPI's SQL Databases tutorial writes",
+        "it (tools/bench/bare_sql_app.py: `create_engine(url)`, a `Session` per request, a sync path operation) under",
+        "plain Uvicorn with its own access log, from the same virtualenv on the same database. Both loaded as above.",
+        "Errors: wrk's socket errors and non-2xx answers. Pool exhaustion: rounds that served nothing (the pool",
+        "deadlocked: fastapi/fastapi#12066), wrk's time-outs, non-2xx answers and the server log's \"QueuePool limit\"",
+        "and TimeoutError lines. Peak connections: the most each side held open at once (all its workers), from",
+        "pg_stat_activity ten times a second.",
+        "",
+    ]
 
 
 def rss(processes: list[tuple[int, int]]) -> int:
@@ -233,6 +313,7 @@ def markdown(results: dict[str, Any]) -> str:
     else:
         lines += ["Instructions: not counted in this run (valgrind missing or --no-instructions).", ""]
     lines += memory_lines(results)
+    lines += database_lines(results)
     cold = results["cold_start_s"]
     lines += [
         "## Cold start and bake",
@@ -268,10 +349,17 @@ def readme_block(results: dict[str, Any]) -> str:
             p99 = " / ".join(f"{ratio(results, w, key, 'p99_ms', base):.2f}" for w in workers)
             count = f"{instructions_ratio(results, key, base):.3f} x ({base})" if results["instructions"] else "n/a"
             lines.append(f"| {LABELS[key].removeprefix('service, ')} | {rps} x ({base}) | {p99} x ({base}) | {count} |")
+    found = results.get("database") or {}
+    if found:
+        rps = " / ".join(f"{database_ratio(found, w, 'rps'):.2f}" for w in found["load"])
+        p99 = " / ".join(f"{database_ratio(found, w, 'p99_ms'):.2f}" for w in found["load"])
+        label = LABELS["db-shipped"].removeprefix("service, ")
+        lines.append(f"| {label}, `GET /items/{{id}}` | {rps} x bare SQL | {p99} x bare SQL | n/a |")
     lines += [
         "",
         f"(a): bare FastAPI under Uvicorn, no access log; (b): the same with Uvicorn's own access log;"
-        f" requests/s and p99 with {' / '.join(map(str, workers))} worker(s).",
+        f" requests/s and p99 with {' / '.join(map(str, workers))} worker(s)."
+        + (" Bare SQL: FastAPI's SQL tutorial under Uvicorn, its access log on, same PostgreSQL." if found else ""),
     ]
     return "\n".join(lines)
 

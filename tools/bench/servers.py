@@ -25,12 +25,14 @@ READY_TIMEOUT = 60.0
 class Config:
     key: str  # "a", "b", "<server>-shipped", "<server>-log-off"
     label: str
-    server: str | None  # None: bare FastAPI, (a) or (b)
+    server: str | None  # None: bare FastAPI, (a) or (b), or the database row's bare SQL app
     access_log: bool
+    path: str = "/"  # what wrk loads
+    app: str = "bare_app:app"  # bare FastAPI's module:app (server None)
 
     @property
     def ready_path(self) -> str:
-        return "/" if self.server is None else "/readyz"
+        return self.path if self.server is None else "/readyz"
 
 
 def configs() -> list[Config]:
@@ -45,14 +47,17 @@ def configs() -> list[Config]:
     return found
 
 
-def where(config: Config, projects: dict[str, Path], workers: int) -> tuple[Path, str, dict[str, str]]:
+def where(
+    config: Config, projects: dict[str, Path], workers: int, extra_env: dict[str, str] | None = None
+) -> tuple[Path, str, dict[str, str]]:
     """(folder, make target, environment) that serve the configuration with this many workers.
     (a) and (b) run in the virtualenv of the first server's project: same FastAPI, same Uvicorn."""
-    env = project_env(WEB_CONCURRENCY=str(workers))
+    env = project_env(WEB_CONCURRENCY=str(workers), **(extra_env or {}))
     env.pop("PYTHONDONTWRITEBYTECODE", None)  # bytecode cached, as on most machines
     if config.server is None:
         env["PYTHON"] = str(projects[SERVERS[0]] / ".venv" / "bin" / "python")
         env["OPTIONS"] = "" if config.access_log else "--no-access-log"
+        env["APP"] = config.app
         return BENCH_DIR, "bare", env
     project = projects[config.server]
     if not config.access_log:
@@ -67,9 +72,11 @@ def answers(port: int, path: str) -> bool:
         return False
 
 
-def start(config: Config, projects: dict[str, Path], workers: int, log_path: Path) -> tuple[LiveServer, float]:
+def start(
+    config: Config, projects: dict[str, Path], workers: int, log_path: Path, extra_env: dict[str, str] | None = None
+) -> tuple[LiveServer, float]:
     """The configuration serving, all its workers up; (server, seconds from exec to the first 200)."""
-    folder, target, env = where(config, projects, workers)
+    folder, target, env = where(config, projects, workers, extra_env)
     server = LiveServer.start(folder, env, log_path, target=target)
     try:
         wait_until(lambda: server.check_running() or answers(server.port, config.ready_path), READY_TIMEOUT, "ready")
@@ -83,12 +90,20 @@ def start(config: Config, projects: dict[str, Path], workers: int, log_path: Pat
 
 
 @contextlib.contextmanager
-def serving(configs: list[Config], projects: dict[str, Path], workers: int, logs: Path):  # type: ignore[no-untyped-def]
-    """Every configuration started side by side, each on its own port; all stopped at exit."""
+def serving(  # type: ignore[no-untyped-def]
+    configs: list[Config],
+    projects: dict[str, Path],
+    workers: int,
+    logs: Path,
+    envs: dict[str, dict[str, str]] | None = None,
+):
+    """Every configuration started side by side, each on its own port (with envs[its key] added to its
+    environment); all stopped at exit."""
     servers: dict[str, LiveServer] = {}
     try:
         for config in configs:
-            servers[config.key], _ = start(config, projects, workers, logs / f"{config.key}-w{workers}.log")
+            log_path = logs / f"{config.key}-w{workers}.log"
+            servers[config.key], _ = start(config, projects, workers, log_path, (envs or {}).get(config.key))
         yield servers
     finally:
         for server in servers.values():

@@ -5,9 +5,8 @@ import time
 from collections.abc import Iterator
 from typing import Annotated
 
-import anyio
+from anyio import sleep, to_thread
 from fastapi import Depends, FastAPI, Request
-from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session, create_engine
@@ -42,11 +41,12 @@ async def open_engine(settings: Settings) -> Engine:
         settings.database_url.get_secret_value(), connect_args={"check_same_thread": False, "timeout": 5}
     )
 {%- endif %}
+    to_thread.current_default_thread_limiter().total_tokens = max(40, settings.limit_concurrency)  # operations.md
     for attempt, delay in enumerate((*CONNECT_DELAYS, 0), start=1):
-        if (problem := await run_in_threadpool(reachable, engine)) is None:
+        if (problem := await to_thread.run_sync(reachable, engine)) is None:
             return engine
         logger.warning("database unreachable (attempt %d of %d): %s", attempt, len(CONNECT_DELAYS) + 1, problem)
-        await anyio.sleep(delay)
+        await sleep(delay)
     raise RuntimeError(f"database unreachable after {attempt} attempts: {problem}")
 
 
@@ -54,7 +54,7 @@ async def database_ready(app: FastAPI) -> bool:
     """For /readyz: the database's last answer, asked again once a second at most (no query storm)."""
     if time.monotonic() - app.state.database_checked_at >= 1.0:
         app.state.database_checked_at = time.monotonic()  # probes arriving meanwhile reuse the last answer
-        app.state.database_ok = await run_in_threadpool(reachable, app.state.engine) is None
+        app.state.database_ok = await to_thread.run_sync(reachable, app.state.engine) is None
     return bool(app.state.database_ok)
 
 
