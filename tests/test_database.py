@@ -20,7 +20,16 @@ import pytest
 import yaml
 
 from tests.conftest import DATABASES, PACKAGINGS, SERVERS, bake_project, project_env, run, tool
-from tests.support.live_server import LOOPBACK, live_server, package_name, wait_until
+from tests.support.live_server import (
+    LOOPBACK,
+    WRK_MISSING,
+    WrkResult,
+    live_server,
+    package_name,
+    wait_until,
+    wrk_command,
+    wrk_installed,
+)
 from tests.support.postgres import POSTGRES_MISSING, create_database, postgres_installed
 from tests.support.postgres import postgres_server as running_postgres
 
@@ -204,6 +213,32 @@ def test_a_model_change_becomes_a_revision_that_lints_and_migrates(
         result = run(["make", target], project, env=env, timeout=600)
         assert result.returncode == 0, f"make {target} failed:\n{result.stdout[-4000:]}\n{result.stderr[-2000:]}"
         assert target != "migrate" or "Running upgrade 0001 -> 0002" in result.stdout + result.stderr
+
+
+@pytest.mark.load
+@pytest.mark.parametrize("database", [pytest.param(database, marks=INSTALLED) for database in WITH_A_DATABASE])
+def test_more_requests_in_flight_than_threads_and_connections_never_deadlock_the_pool(
+    project: Path, server_url: str, database: str, tmp_path: Path
+) -> None:
+    """100 requests in flight on one worker, 10 connections, FastAPI's 40 threads. Sessions without a
+    limit let the requests waiting for a connection take every thread while the holders wait for one
+    to validate their response, until SQLAlchemy's 30 s pool timeout (fastapi/fastapi#12066): 0
+    requests/s. SessionDep's max_concurrency keeps the waiting on the event loop."""
+    if not wrk_installed():
+        pytest.skip(WRK_MISSING)
+    env = project_env(DATABASE_URL=new_database(server_url, tmp_path, database), WEB_CONCURRENCY="1")
+    assert run(["make", "migrate"], project, env=env, timeout=120).returncode == 0
+
+    with live_server(project, env, tmp_path / "server.log") as server:
+        server.wait_ready()
+        created = post_json(server.port, "/items/", {"name": "busy"})
+        url = f"http://{LOOPBACK}:{server.port}/items/{created['id']}"
+        # 15 s of load: a deadlock (30 s) leaves a handful of requests answered; a loaded machine, hundreds.
+        command = wrk_command(url, seconds=15, connections=100, threads=2, timeout=10)
+        result = WrkResult.parse(subprocess.run(command, capture_output=True, text=True, timeout=90).stdout)
+
+    assert result.requests >= 500, result.summary()  # deadlocked: 50 to 65 requests, here
+    assert (result.timeouts, result.non_2xx, result.read_errors) == (0, 0, 0), result.summary()
 
 
 def post_json(port: int, path: str, payload: dict[str, str]) -> dict[str, object]:

@@ -20,7 +20,7 @@ METRICS_EXTRA = 200  # what metrics=yes may add to its combination
 SENTRY_EXTRA = 40  # what sentry=yes may add
 # What a database may add (issue 25 set no figure; 200 was the aim for database.py, models.py, the example
 # router, Alembic's env.py and first revision, the hooks in settings, lifespan, /readyz and __main__;
-# `make revision`, autogenerate with ruff as its post-write hook, added 31).
+# `make revision`, autogenerate with ruff as its post-write hook, added 31; the sessions limit, 5).
 DATABASE_EXTRA = 250
 WITH_A_DATABASE = [pytest.param(database, id=f"database-{database}") for database in DATABASES[1:]]
 COMBINATION_PARAMS = [pytest.param(server, packaging, id=f"{server}-{packaging}") for server, packaging in COMBINATIONS]

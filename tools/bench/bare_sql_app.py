@@ -28,7 +28,9 @@ def get_session() -> Iterator[Session]:
         yield session
 
 
-SessionDep = Annotated[Session, Depends(get_session)]
+# db-bare-limited (database.py) only: the sessions limited to the pool, as the service limits its own.
+LIMIT = int(os.environ["BENCH_MAX_CONCURRENCY"]) if "BENCH_MAX_CONCURRENCY" in os.environ else None
+SessionDep = Annotated[Session, Depends(get_session, max_concurrency=LIMIT)]
 
 
 @asynccontextmanager

@@ -37,9 +37,19 @@ CONFIGS = [
     Config(
         "db-bare", "bare FastAPI, SQL tutorial, Uvicorn's own access log", None, True, path=PATH, app="bare_sql_app:app"
     ),
+    # The tutorial deadlocks its pool when more requests are in flight than threads + connections
+    # (fastapi/fastapi#12066); this one limits its sessions to its pool as the service does.
+    Config(
+        "db-bare-limited",
+        "bare FastAPI, SQL tutorial, sessions limited to its pool",
+        None,
+        True,
+        path=PATH,
+        app="bare_sql_app:app",
+    ),
 ]
 BASE = "db-bare"
-MAX_CONNECTIONS = 200  # above both sides' pools at 2 workers (2 x (10 + 15)) with room to spare
+MAX_CONNECTIONS = 200  # above the pools at 2 workers (2 x (10 + 15 + 15)) with room to spare
 EXHAUSTION = re.compile(r"QueuePool limit|TimeoutError")
 
 # Run by the project's Python (which has psycopg): each application_name's peak of open connections
@@ -63,16 +73,18 @@ with psycopg.connect(sys.argv[1], autocommit=True, application_name="bench-sampl
 POOLS = """
 import inspect, json, re, sys
 from sqlalchemy.pool import QueuePool
-from {package}.settings import Settings
+from {package}.database import POOL_SIZE
 defaults = inspect.signature(QueuePool.__init__).parameters
 source = open(sys.argv[1]).read()
 overflow = re.search(r"max_overflow=(\\d+)", source)
+limit = "max_concurrency=POOL_SIZE" in source
+bare = f"pool_size {{defaults['pool_size'].default}}, max_overflow {{defaults['max_overflow'].default}}"
 print(json.dumps({{
-    "db-bare": f"pool_size {{defaults['pool_size'].default}}, max_overflow {{defaults['max_overflow'].default}}"
-    f" (SQLAlchemy's defaults), timeout {{defaults['timeout'].default:g}} s",
-    "db-shipped": f"pool_size {{Settings().database_pool_size}} (DATABASE_POOL_SIZE), max_overflow"
-    f" {{overflow[1] if overflow else defaults['max_overflow'].default}}, timeout {{defaults['timeout'].default:g}} s"
-    + (", pre-ping" if "pool_pre_ping=True" in source else ""),
+    "db-bare": f"{{bare}} (SQLAlchemy's defaults), timeout {{defaults['timeout'].default:g}} s",
+    "capacity": defaults["pool_size"].default + defaults["max_overflow"].default,
+    "db-shipped": f"pool_size {{POOL_SIZE}}, max_overflow {{overflow[1] if overflow else '?'}},"
+    f" timeout {{defaults['timeout'].default:g}} s" + (", pre-ping" if "pool_pre_ping=True" in source else "")
+    + (f", sessions max_concurrency={{POOL_SIZE}}" if limit else ""),
 }}))
 """
 
@@ -107,8 +119,11 @@ def pools(project: Path) -> dict[str, str]:
     source = project / "src" / package_name(project) / "database.py"
     code = POOLS.format(package=package_name(project))
     output = subprocess.run([python, "-c", code, str(source)], capture_output=True, text=True, check=True, cwd=project)
-    found: dict[str, str] = json.loads(output.stdout)
-    return found
+    found = json.loads(output.stdout)
+    capacity = found.pop("capacity")  # the tutorial's pool: its sessions limited to it in db-bare-limited
+    found["db-bare-limited"] = f"{found['db-bare']}, sessions max_concurrency={capacity}"
+    found["capacity"] = str(capacity)
+    return dict(found)
 
 
 @contextlib.contextmanager
@@ -140,6 +155,7 @@ def measure(work: Path, logs: Path, args: argparse.Namespace) -> dict[str, Any]:
         url = create_database(server_url, "bench")
         seed(project, url)
         envs = {config.key: {"DATABASE_URL": f"{url}?application_name={config.key}"} for config in CONFIGS}
+        envs["db-bare-limited"]["BENCH_MAX_CONCURRENCY"] = found["pools"].pop("capacity")
         for workers in args.workers:
             with (
                 serving(CONFIGS, {SERVER: project}, workers, logs, envs) as servers,

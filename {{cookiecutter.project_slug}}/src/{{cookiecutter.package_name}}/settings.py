@@ -58,9 +58,6 @@ class Settings(BaseSettings):
         default=SecretStr({% if cookiecutter.database == "postgres" %}"postgresql+psycopg://{{ cookiecutter.package_name }}@127.0.0.1:5432/{{ cookiecutter.package_name }}"{% else %}"sqlite:///app.db"{% endif %}),
         validation_alias="DATABASE_URL",
     )
-{%- if cookiecutter.database == "postgres" %}
-    database_pool_size: int = Field(default=10, ge=1, le=1000)  # per worker: docs/operations.md
-{%- endif %}
 {%- endif %}
 
     @field_validator("allowed_hosts", "cors_origins", mode="before")

@@ -15,6 +15,7 @@ from {{ cookiecutter.package_name }}.settings import Settings
 
 logger = logging.getLogger("{{ cookiecutter.package_name }}")
 CONNECT_DELAYS = (1, 2, 4, 8, 15)  # seconds between start-up attempts (about 30 s), then the start fails
+POOL_SIZE = 10  # connections per worker, and sessions open at once (SessionDep): docs/operations.md
 
 
 def reachable(engine: Engine) -> str | None:  # None, or why not in one line (no credentials)
@@ -27,21 +28,18 @@ def reachable(engine: Engine) -> str | None:  # None, or why not in one line (no
 
 
 async def open_engine(settings: Settings) -> Engine:
-{%- if cookiecutter.database == "postgres" %}
-    engine = create_engine(  # each worker keeps DATABASE_POOL_SIZE connections: docs/operations.md
+    engine = create_engine(
         settings.database_url.get_secret_value(),
-        pool_size=settings.database_pool_size,
+        pool_size=POOL_SIZE,
         max_overflow=0,
+{%- if cookiecutter.database == "postgres" %}
         pool_pre_ping=True,
         connect_args={"connect_timeout": 2},
-    )
 {%- else %}
-    # Sessions run in FastAPI's thread pool (check_same_thread); a writer waits 5 s for the file's lock.
-    engine = create_engine(
-        settings.database_url.get_secret_value(), connect_args={"check_same_thread": False, "timeout": 5}
-    )
+        # Sessions run in FastAPI's thread pool (check_same_thread); a writer waits 5 s for the file's lock.
+        connect_args={"check_same_thread": False, "timeout": 5},
 {%- endif %}
-    to_thread.current_default_thread_limiter().total_tokens = max(40, settings.limit_concurrency)  # operations.md
+    )
     for attempt, delay in enumerate((*CONNECT_DELAYS, 0), start=1):
         if (problem := await to_thread.run_sync(reachable, engine)) is None:
             return engine
@@ -63,4 +61,6 @@ def get_session(request: Request) -> Iterator[Session]:
         yield session
 
 
-SessionDep = Annotated[Session, Depends(get_session)]
+# At most POOL_SIZE sessions at once, the others waiting on the event loop: waiting in FastAPI's threads,
+# they could take them all from the sessions holding the connections (a deadlock: docs/operations.md).
+SessionDep = Annotated[Session, Depends(get_session, max_concurrency=POOL_SIZE)]

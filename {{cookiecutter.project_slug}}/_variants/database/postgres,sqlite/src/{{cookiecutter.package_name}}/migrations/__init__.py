@@ -52,7 +52,5 @@ def main(argv: Sequence[str] = ("migrate",)) -> None:
         anyio.run(open_engine, settings).dispose()
     except RuntimeError as error:
         raise SystemExit(f"error: {error}") from None
-    if args.command == "revision":
-        revision(settings.database_url.get_secret_value(), args.message)
-    else:
-        upgrade(settings.database_url.get_secret_value())
+    url = settings.database_url.get_secret_value()
+    revision(url, args.message) if args.command == "revision" else upgrade(url)
