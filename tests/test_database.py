@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import DATABASES, PACKAGINGS, SERVERS, bake_project, project_env, run, tool
+from tests.conftest import COMBINATIONS, DATABASES, PACKAGINGS, SERVERS, bake_project, project_env, run, tool
 from tests.support.live_server import (
     LOOPBACK,
     WRK_MISSING,
@@ -61,21 +61,25 @@ def server_url(request: pytest.FixtureRequest, database: str) -> str:
     return str(request.getfixturevalue("postgres_server")) if database == "postgres" else ""
 
 
-# Each server with each database; the servers after the default in `make test-all` only.
-EVERY_SERVER = [pytest.param(name, id=name, marks=[pytest.mark.slow] * (name != SERVERS[0])) for name in SERVERS]
+# Each server x packaging with each database; all but the default combination in `make test-all` only.
+EVERY_COMBINATION = [
+    pytest.param((server, packaging), id=f"{server}-{packaging}", marks=[pytest.mark.slow] * (index > 0))
+    for index, (server, packaging) in enumerate(COMBINATIONS)
+]
 
 
 @pytest.fixture
-def server_name(request: pytest.FixtureRequest) -> str:
-    return str(getattr(request, "param", SERVERS[0]))
+def combination(request: pytest.FixtureRequest) -> tuple[str, str]:
+    server, packaging = getattr(request, "param", COMBINATIONS[0])
+    return str(server), str(packaging)
 
 
 @pytest.fixture
-def project(installed_project: Callable[..., Path], database: str, server_name: str) -> Path:
-    return installed_project(server_name, PACKAGINGS[0], variant=database, database=database)
+def project(installed_project: Callable[..., Path], database: str, combination: tuple[str, str]) -> Path:
+    return installed_project(*combination, variant=database, database=database)
 
 
-@pytest.mark.parametrize("server_name", EVERY_SERVER, indirect=True)
+@pytest.mark.parametrize("combination", EVERY_COMBINATION, indirect=True)
 @pytest.mark.parametrize("database", [pytest.param(database, marks=INSTALLED) for database in WITH_A_DATABASE])
 def test_the_project_lints_and_passes_its_tests(project: Path, server_url: str, database: str) -> None:
     env = project_env(TEST_DATABASE_URL=server_url) if server_url else project_env()
@@ -160,7 +164,7 @@ def test_two_migrations_at_once_both_succeed_and_one_applies(
     assert sum(output.count(APPLIED) for output in outputs) == 1, outputs
 
 
-@pytest.mark.parametrize("server_name", EVERY_SERVER, indirect=True)
+@pytest.mark.parametrize("combination", EVERY_COMBINATION, indirect=True)
 @pytest.mark.parametrize("database", [pytest.param(database, marks=INSTALLED) for database in WITH_A_DATABASE])
 def test_an_item_outlives_a_restart_of_two_workers(
     project: Path, server_url: str, database: str, tmp_path: Path
