@@ -181,12 +181,18 @@ def check_yes_no(value: str) -> str | None:
 
 
 def check_kubernetes_fits(answers: dict[str, object]) -> str | None:
-    """kubernetes=yes needs the docker packaging and a slug Kubernetes accepts as a name."""
+    """kubernetes=yes needs the docker packaging, a database its replicas can share, and a slug
+    Kubernetes accepts as a name."""
     if answers.get("kubernetes") != "yes":
         return None
     packaging = answers.get("packaging")
     if packaging != "docker":
         return f"needs packaging docker (the manifests run the project's image), not {packaging!r}"
+    if answers.get("database") == "sqlite":
+        return (
+            "cannot go with database 'sqlite' (one file on one host: the Deployment's replicas, each with a"
+            " read-only root, cannot share it): answer database postgres, or kubernetes no"
+        )
     slug = str(answers.get("project_slug"))
     if not KUBERNETES_NAME_RE.fullmatch(slug):
         return (

@@ -64,13 +64,20 @@ def test_every_other_answer_has_a_check(hook: Any) -> None:
     ("answers", "reason"),
     [
         ({"kubernetes": "yes", "packaging": "host"}, "needs packaging docker"),
+        ({"kubernetes": "yes", "packaging": "docker", "database": "sqlite"}, "cannot go with database 'sqlite'"),
         ({"kubernetes": "yes", "packaging": "docker", "project_slug": "my_svc"}, "Kubernetes accepts as a name"),
         ({"kubernetes": "yes", "packaging": "docker", "project_slug": "a" * 64}, "Kubernetes accepts as a name"),
     ],
-    ids=["host", "underscore-slug", "64-character-slug"],
+    ids=["host", "sqlite", "underscore-slug", "64-character-slug"],
 )
 def test_kubernetes_needs_docker_and_a_kubernetes_name(hook: Any, answers: dict[str, str], reason: str) -> None:
     assert reason in hook.check_kubernetes_fits({**hook.ANSWERS, **answers})
+
+
+def test_kubernetes_fits_docker_with_postgres(hook: Any) -> None:
+    answers = {**hook.ANSWERS, "kubernetes": "yes", "packaging": "docker", "database": "postgres"}
+
+    assert hook.check_kubernetes_fits(answers) is None
 
 
 @pytest.mark.parametrize("packaging", ["host", "docker"])
