@@ -238,8 +238,10 @@ class LiveServer:
         announced = {int(pid) for match in WORKER_STARTED.findall(self.log()) for pid in match if pid}
         return {pid for pid in children(self.server_pid()) if pid in announced and is_running(pid)}
 
-    def wait_for_workers(self, count: int, *, without: Collection[int] = (), timeout: float = 30.0) -> set[int]:
-        """Wait until exactly `count` workers run and none of them is in `without`; returns them."""
+    def wait_for_workers(self, count: int, *, without: Collection[int] = (), timeout: float = 75.0) -> set[int]:
+        """Wait until exactly `count` workers run and none of them is in `without`; returns them. Uvicorn's
+        supervisor notices a worker killed during its health check only after that check's 30 s
+        (timeout_worker_healthcheck), hence the deadline."""
         workers: set[int] = set()
 
         def settled() -> bool:
