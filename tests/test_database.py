@@ -185,6 +185,7 @@ def test_an_item_outlives_a_restart_of_two_workers(
     assert (status, json.loads(body)) == (200, {"id": created["id"], "name": "kept"})
 
 
+@pytest.mark.slow  # a minute per database (four make runs of its own project): make test-all
 @pytest.mark.parametrize("database", [pytest.param(database, marks=INSTALLED) for database in WITH_A_DATABASE])
 def test_a_model_change_becomes_a_revision_that_lints_and_migrates(
     installed_project: Callable[..., Path], server_url: str, database: str, tmp_path: Path
