@@ -114,16 +114,16 @@ def seed(project: Path, url: str) -> None:
         raise SystemExit(f"error: inserting the item failed:\n{inserted.stdout}{inserted.stderr}")
 
 
-def pools(project: Path) -> dict[str, str]:
+def pools(project: Path) -> tuple[dict[str, str], int]:
+    """Each configuration's pool settings, and the tutorial's pool capacity (db-bare-limited's limit)."""
     python = str(project / ".venv" / "bin" / "python")
     source = project / "src" / package_name(project) / "database.py"
     code = POOLS.format(package=package_name(project))
     output = subprocess.run([python, "-c", code, str(source)], capture_output=True, text=True, check=True, cwd=project)
     found = json.loads(output.stdout)
-    capacity = found.pop("capacity")  # the tutorial's pool: its sessions limited to it in db-bare-limited
+    capacity = int(found.pop("capacity"))
     found["db-bare-limited"] = f"{found['db-bare']}, sessions max_concurrency={capacity}"
-    found["capacity"] = str(capacity)
-    return dict(found)
+    return found, capacity
 
 
 @contextlib.contextmanager
@@ -150,12 +150,13 @@ def measure(work: Path, logs: Path, args: argparse.Namespace) -> dict[str, Any]:
     """{"pools": each side's pool settings, "load": {workers: {key: rounds}}, "peaks": {workers: {key: n}},
     "exhaustion": {workers: {key: log lines}}}."""
     project = prepare(work)
-    found: dict[str, Any] = {"pools": pools(project), "load": {}, "peaks": {}, "exhaustion": {}}
+    settings, capacity = pools(project)
+    found: dict[str, Any] = {"pools": settings, "load": {}, "peaks": {}, "exhaustion": {}}
     with postgres_server(f"max_connections={MAX_CONNECTIONS}") as server_url:
         url = create_database(server_url, "bench")
         seed(project, url)
         envs = {config.key: {"DATABASE_URL": f"{url}?application_name={config.key}"} for config in CONFIGS}
-        envs["db-bare-limited"]["BENCH_MAX_CONCURRENCY"] = found["pools"].pop("capacity")
+        envs["db-bare-limited"]["BENCH_MAX_CONCURRENCY"] = str(capacity)
         for workers in args.workers:
             with (
                 serving(CONFIGS, {SERVER: project}, workers, logs, envs) as servers,
